@@ -1,0 +1,9 @@
+"""Shared code for the notebooks: what would distract from the lesson lives here."""
+import logging
+import warnings
+
+# Known, harmless messages that would only confuse a beginner:
+# bitsandbytes on some CPUs looks for an optional Hub kernel and falls back to its own code;
+# peft 0.21 asks transformers 5 for a renamed attribute.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

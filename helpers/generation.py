@@ -1,0 +1,28 @@
+"""Answer a list of questions with `model.generate` in small left-padded batches."""
+from __future__ import annotations
+
+import torch
+
+from .prompts import encode_prompt, ensure_pad_token, format_prompt
+
+
+@torch.no_grad()
+def answer(model, tokenizer, questions: list[str], max_new_tokens: int = 64,
+           batch_size: int = 8, **generate_kwargs) -> list[str]:
+    """Greedy answers (unless sampling options are given), prompt removed, whitespace stripped."""
+    ensure_pad_token(tokenizer)
+    model.eval()
+    answers = []
+    for start in range(0, len(questions), batch_size):
+        encoded = [encode_prompt(tokenizer, format_prompt(tokenizer, q))
+                   for q in questions[start:start + batch_size]]
+        width = max(map(len, encoded))
+        pad = tokenizer.pad_token_id  # left padding: every prompt ends where generation starts
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        output = model.generate(input_ids=input_ids.to(model.device),
+                                attention_mask=attention_mask.to(model.device),
+                                max_new_tokens=max_new_tokens, pad_token_id=pad,
+                                **({"do_sample": False} | generate_kwargs))
+        answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
+    return answers

@@ -1,0 +1,85 @@
+"""Keep the notebooks in step with their `.py` sources and run them headless.
+
+    python -m helpers.notebooks sync   # write the repository URL into README and notebooks, regenerate .ipynb
+    python -m helpers.notebooks run    # execute 01→04 on the tiny model, print the headline numbers
+
+The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
+from them without outputs. The repository URL lives only in `pyproject.toml`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from .env import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# What `make demo` and the test suite set: the offline tiny model, with settings it learns with.
+TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3"}
+_GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
+
+
+def sources() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def repo_url() -> str:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project["urls"]["Repository"].rstrip("/")
+
+
+def with_url(text: str, url: str) -> str:
+    """Point every GitHub / Colab link in `text` at `url` (https://github.com/OWNER/NAME)."""
+    slug = url.removeprefix("https://github.com/")
+    return _GITHUB.sub(lambda m: m.group(1) + slug, text)
+
+
+def render(source: Path):
+    """The notebook a `.py` source stands for, with the current repository URL."""
+    import jupytext
+    return jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
+
+
+def sync() -> None:
+    """Write the URL into README and the `.py` sources, then regenerate every `.ipynb`."""
+    import jupytext
+    for path in [REPO_ROOT / "README.md", *sources()]:
+        path.write_text(with_url(path.read_text(encoding="utf-8"), repo_url()), encoding="utf-8")
+    for source in sources():
+        jupytext.write(render(source), source.with_suffix(".ipynb"))
+        print(f"{source.with_suffix('.ipynb').name} を更新しました")
+
+
+def run(out: Path) -> None:
+    """Execute every notebook in order on the tiny model; executed copies go to `out/executed`."""
+    import nbformat
+    import pandas as pd
+    from nbclient import NotebookClient
+
+    from .scores import headline
+
+    out = Path(out)
+
+    kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(Path(out).resolve())}
+    (out / "executed").mkdir(parents=True, exist_ok=True)
+    for source in sources():
+        notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+        print(f"実行中: {source.stem}", flush=True)
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
+        nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
+    print(f"\n学習前と学習後の比較 ({out / 'comparison.csv'}):")
+    print(headline(pd.read_csv(out / "comparison.csv", keep_default_na=False)))
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "sync":
+        sync()
+    elif command == "run":
+        run(Path(sys.argv[2]) if len(sys.argv) > 2 else REPO_ROOT / "outputs")
+    else:
+        sys.exit(__doc__)

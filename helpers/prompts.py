@@ -1,0 +1,61 @@
+"""Turn a question into the model's prompt, and a question/answer pair into training ids.
+
+Works from the tokenizer alone, without model names: a chat template if the tokenizer has one
+(Alpaca-style, ChatML, ...), otherwise a plain `ユーザー: … システム: ` layout.
+"""
+from __future__ import annotations
+
+NO_TEMPLATE_FORMAT = "ユーザー: {question}\nシステム: "
+IGNORE_INDEX = -100  # label value the loss ignores
+
+
+def format_prompt(tokenizer, question: str) -> str:
+    """The text the model sees before its answer."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    return NO_TEMPLATE_FORMAT.format(question=question)
+
+
+def _adds_bos(tokenizer) -> bool:
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("あ").input_ids[:1] == [bos]
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Token ids of a prompt with exactly one BOS where the tokenizer uses one.
+
+    Templates that already write the BOS text would otherwise get a second one.
+    """
+    ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    if _adds_bos(tokenizer) and ids[:1] != [tokenizer.bos_token_id]:
+        ids = [tokenizer.bos_token_id] + ids
+    return ids
+
+
+def build_example(tokenizer, question: str, answer: str, max_length: int) -> dict:
+    """input_ids/labels for one row: prompt positions are -100, answer + EOS are learned."""
+    prompt_ids = encode_prompt(tokenizer, format_prompt(tokenizer, question))
+    answer_ids = tokenizer(answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    input_ids = (prompt_ids + answer_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels,
+            "truncated": len(prompt_ids) + len(answer_ids) > max_length}
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """Batches need a pad token; labels are built explicitly, so pad == eos does no harm here."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+
+
+def tokenize(dataset, tokenizer, max_length: int):
+    """`build_example` over a data set; says how many rows were cut at `max_length`."""
+    ensure_pad_token(tokenizer)
+    encoded = dataset.map(lambda row: build_example(tokenizer, row["instruction"], row["output"], max_length),
+                          remove_columns=dataset.column_names)
+    cut = sum(encoded["truncated"])
+    if cut:
+        print(f"注意: {cut} / {len(encoded)} 行が max_length={max_length} トークンを超えたので末尾を切りました。"
+              "答えが途中で切れると EOS を学べません。max_length を増やすか、長い行を短くしてください。")
+    return encoded.remove_columns("truncated")

@@ -1,0 +1,150 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01. ファインチューニングの前に、モデルを動かしてみる
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/01_inference_before_tuning.ipynb)
+#
+# **このノートブックでやること**
+# 1. 実行環境 (Colab かローカルか、GPU、使う精度) を確かめる
+# 2. 文章が **トークン** (モデルが扱う言葉の小さな単位) と **ID** (トークンの番号) になる様子を見る
+# 3. モデルを読み込み、決まった日本語の質問に答えさせる
+# 4. その答えを「チューニング前の答え (ベースライン)」として保存する (04 で学習後と比べます)
+#
+# **かかる時間**: Colab の T4 GPU で約 5 分 (モデルのダウンロードを含む)。小さな練習用モデルなら CPU で 1 分以内。
+#
+# 上から順に「実行」してください。Colab では メニューの「ランタイム → ランタイムのタイプを変更」で **T4 GPU** を選んでおきます。
+
+# %%
+# @title 0. セットアップ(最初に 1 回だけ実行)
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
+# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
+if "google.colab" in sys.modules:
+    REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
+    if not os.path.isdir(REPO_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+    sys.path.insert(0, REPO_DIR)
+    os.chdir(f"{REPO_DIR}/notebooks")
+    if USE_GOOGLE_DRIVE:
+        from google.colab import drive
+        drive.mount("/content/drive")
+import helpers
+
+# %% [markdown]
+# ## 1. 実行環境のチェック
+# GPU の種類と **compute capability** (GPU の世代を表す番号) から、計算に使う精度を決めます。
+# T4 (7.5) は bf16 が使えないので fp16、8.0 以上 (A100 など) は bf16、GPU がなければ CPU の fp32 です。
+
+# %%
+import pandas as pd
+
+from helpers import env
+
+out = env.output_dir()
+pd.Series(env.describe() | {"出力フォルダ": str(out)}, name="値").to_frame()
+
+# %% [markdown]
+# ## 2. モデルを選ぶ
+# 既定は無料の T4 でも学習できる日本語の指示応答モデル `llm-jp/llm-jp-3.1-1.8b-instruct4` です。
+# 一覧にないモデルも、Hugging Face の ID (例: `Qwen/Qwen2.5-0.5B-Instruct`) を入力すれば使えます。
+# `tiny` はこのリポジトリの文章だけで作る、ネット不要の小さな練習用モデルです (CI でも使います)。
+
+# %%
+# @title モデルの設定
+MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+MAX_NEW_TOKENS = 64  # @param {type:"integer"}
+# @markdown トークンに分けてみる文:
+SENTENCE = "富士山は日本でいちばん高い山です。"  # @param {type:"string"}
+
+from helpers import models, settings
+
+cfg = settings.collect(MODEL=MODEL, MAX_NEW_TOKENS=MAX_NEW_TOKENS, SENTENCE=SENTENCE)
+model_path = models.resolve(cfg.MODEL)
+
+# %% [markdown]
+# ## 3. 文章 → トークン → ID
+# **トークナイザー** (tokenizer) は文章をトークンに分け、それぞれを番号 (ID) に変えます。
+# モデルが実際に読むのはこの ID の列です。日本語は 1 文字が 1 トークンのことも、数文字で 1 トークンのこともあります。
+
+# %%
+from transformers import AutoTokenizer
+
+from helpers.errors import japanese_errors
+
+with japanese_errors(cfg.MODEL):
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+
+ids = tokenizer(cfg.SENTENCE, add_special_tokens=False).input_ids
+pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).T
+
+# %% [markdown]
+# ## 4. モデルを読み込む
+# `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
+# `dtype` は 1 で決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構 (T4 でも動きます)。
+
+# %%
+import torch
+from transformers import AutoModelForCausalLM
+
+precision = env.choose_precision()
+with japanese_errors(cfg.MODEL):
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=precision.dtype, attn_implementation="sdpa", device_map=precision.device)
+print(f"{cfg.MODEL}: パラメータ数 {model.num_parameters() / 1e6:,.1f}M, メモリ {model.get_memory_footprint() / 2**20:,.0f} MiB")
+
+# %% [markdown]
+# ## 5. チャットテンプレートと `generate`
+# 指示応答モデルは、学習したときと同じ書式 (**チャットテンプレート**) で質問を渡すとよく答えます。
+# 書式はモデルごとに違うので、トークナイザーに入っているテンプレートを使います (ない場合は `ユーザー: … システム: ` の形)。
+# `generate` はプロンプトの続きを 1 トークンずつ予測して答えを作ります。`do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
+
+# %%
+from helpers.prompts import encode_prompt, ensure_pad_token, format_prompt
+
+ensure_pad_token(tokenizer)  # バッチ処理用の埋め草 (pad) トークンがなければ決める
+
+prompt = format_prompt(tokenizer, "日本の首都はどこですか？")
+print(prompt)
+input_ids = torch.tensor([encode_prompt(tokenizer, prompt)], device=model.device)
+output_ids = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                            max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=False,
+                            pad_token_id=tokenizer.pad_token_id)
+print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_special_tokens=True))
+
+# %% [markdown]
+# ## 6. 決まった質問に答えさせて保存する
+# `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じです)。
+# 結果は出力フォルダの `baseline_answers.csv` に保存し、04 で「学習後に一般的な知識を忘れていないか」を確かめる **対照 (control)** の質問として使います。
+
+# %%
+from helpers import data, generation
+
+questions = data.load_csv("../datasets/baseline_questions.csv")
+baseline = pd.DataFrame({
+    "question": questions["instruction"],
+    "expected": questions["output"],
+    "answer": generation.answer(model, tokenizer, questions["instruction"], max_new_tokens=cfg.MAX_NEW_TOKENS),
+    "model": cfg.MODEL,
+})
+baseline.to_csv(out / "baseline_answers.csv", index=False)
+baseline
+
+# %% [markdown]
+# ## まとめと次のステップ
+# - 環境と精度を確かめ、文章がトークンと ID になる様子を見ました。
+# - モデルにチャットテンプレートで質問し、答えを `baseline_answers.csv` に保存しました。
+#
+# 次は **02_build_dataset** で、モデルに覚えさせたいデータ (質問と答えの組) を用意します。

@@ -1,0 +1,188 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03. LoRA でファインチューニングする
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/03_lora_finetune.ipynb)
+#
+# **このノートブックでやること**
+# 1. 02 で作ったデータを、プロンプト部分を学習しない形 (ラベルのマスク) に変換する
+# 2. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) を設定する
+# 3. `Trainer` で学習し、学習用と検証用の損失 (loss) をグラフで見る
+# 4. 学習した LoRA の重み (**アダプター**、数 MB〜数十 MB) を出力フォルダに保存する
+#
+# **かかる時間**: Colab の T4 で、既定の設定とサンプルデータなら 5 分ほど。練習用モデルなら CPU で 1 分ほど。
+#
+# 先に **02_build_dataset** を実行しておいてください。
+
+# %%
+# @title 0. セットアップ(最初に 1 回だけ実行)
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
+# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
+import os, subprocess, sys
+
+REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
+if "google.colab" in sys.modules:
+    REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
+    if not os.path.isdir(REPO_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+    sys.path.insert(0, REPO_DIR)
+    os.chdir(f"{REPO_DIR}/notebooks")
+    if USE_GOOGLE_DRIVE:
+        from google.colab import drive
+        drive.mount("/content/drive")
+import helpers
+
+# %% [markdown]
+# ## 1. 学習の設定
+# よく変える値をフォームにしてあります。迷ったら、まず **エポック数** (データを何周学習するか) を増やしてみてください。
+# - 学習率 (learning rate): 1 回の更新でどれだけ重みを動かすか。大きすぎると壊れ、小さすぎると覚えません。
+# - バッチサイズ × 勾配累積 (gradient accumulation) = 1 回の更新で使う行数。メモリが足りないときはバッチサイズを下げて累積を増やします。
+# - LoRA の r (ランク) と alpha: 追加する行列の大きさと効き具合。dropout は過学習を抑えます。
+
+# %%
+# @title 学習の設定
+MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+EPOCHS = 20  # @param {type:"integer"}
+LEARNING_RATE = 2e-4  # @param {type:"number"}
+BATCH_SIZE = 4  # @param {type:"integer"}
+GRAD_ACCUM = 1  # @param {type:"integer"}
+LORA_R = 8  # @param {type:"integer"}
+LORA_ALPHA = 16  # @param {type:"integer"}
+LORA_DROPOUT = 0.05  # @param {type:"number"}
+MAX_LENGTH = 256  # @param {type:"integer"}
+SEED = 42  # @param {type:"integer"}
+
+import pandas as pd
+
+from helpers import data, env, models, settings
+
+cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, BATCH_SIZE=BATCH_SIZE,
+                       GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA,
+                       LORA_DROPOUT=LORA_DROPOUT, MAX_LENGTH=MAX_LENGTH, SEED=SEED)
+out = env.output_dir()
+splits = data.load_prepared(out)
+settings.save(cfg, out / "train_settings.json")
+precision = env.choose_precision()
+print(precision.reason)
+
+# %% [markdown]
+# ## 2. モデルとトークナイザーを読み込む
+# 01 と同じ読み込み方です。
+
+# %%
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from helpers.errors import japanese_errors
+
+model_path = models.resolve(cfg.MODEL)
+with japanese_errors(cfg.MODEL):
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=precision.dtype, attn_implementation="sdpa", device_map=precision.device)
+
+# %% [markdown]
+# ## 3. 学習データをトークンにする: プロンプトはマスク、答えと EOS を学習
+# 各行を「プロンプト + 答え + EOS」のトークン列にし、**ラベル** (各位置で正解とする次のトークン) のうち
+# プロンプト部分を `-100` (損失を計算しない印) にします。こうすると、モデルは質問を真似するのではなく **答え方** を学びます。
+# 最後の EOS も学習するので、答え終わったら止まるようになります。
+
+# %%
+from helpers.prompts import tokenize
+
+train_data = tokenize(splits["train"], tokenizer, cfg.MAX_LENGTH)
+validation_data = tokenize(splits["validation"], tokenizer, cfg.MAX_LENGTH)
+
+example = train_data[0]
+pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(example["input_ids"]),
+              "学習する？": ["-" if label == -100 else "◯" for label in example["labels"]]}).T
+
+# %% [markdown]
+# ## 4. LoRA の設定
+# `target_modules="all-linear"` で、注意機構と MLP のすべての線形層に LoRA を付けます。
+# 学習するパラメータが全体の何 % かを表示します。GPU の fp16 学習でも、LoRA のパラメータは fp32 のまま保たれます (PEFT の既定)。
+
+# %%
+from peft import LoraConfig, get_peft_model
+
+lora_config = LoraConfig(r=cfg.LORA_R, lora_alpha=cfg.LORA_ALPHA, lora_dropout=cfg.LORA_DROPOUT,
+                         target_modules="all-linear", task_type="CAUSAL_LM")
+model = get_peft_model(model, lora_config)
+model.print_trainable_parameters()
+
+# %% [markdown]
+# ## 5. 学習する
+# `TrainingArguments` に設定をまとめ、`Trainer` で学習します。1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダに書きます。
+# `DataCollatorForSeq2Seq` はバッチの中でいちばん長い行に合わせて詰め物 (padding) をし、ラベルの詰め物は `-100` にします。
+
+# %%
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+args = TrainingArguments(
+    output_dir=str(out / "checkpoints"),
+    num_train_epochs=cfg.EPOCHS,
+    learning_rate=cfg.LEARNING_RATE,
+    per_device_train_batch_size=cfg.BATCH_SIZE,
+    per_device_eval_batch_size=cfg.BATCH_SIZE,
+    gradient_accumulation_steps=cfg.GRAD_ACCUM,
+    lr_scheduler_type="cosine",
+    logging_strategy="epoch",
+    eval_strategy="epoch",
+    save_strategy="epoch",
+    save_total_limit=2,
+    fp16=precision.fp16,
+    bf16=precision.bf16,
+    use_cpu=precision.device == "cpu",
+    seed=cfg.SEED,
+    report_to="none",
+)
+trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
+                  data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
+env.prepare_cpu()
+with japanese_errors("学習"):
+    result = trainer.train()
+print(f"学習時間: {result.metrics['train_runtime']:.0f} 秒")
+
+# %% [markdown]
+# ## 6. 損失 (loss) のグラフ
+# train の損失は学習データへの当てはまり、validation の損失は見ていないデータへの当てはまりです。
+# train だけ下がって validation が上がり始めたら **過学習** (丸暗記して応用が利かない状態) のサインです。
+
+# %%
+from helpers import plots
+
+history = plots.loss_history(trainer.state.log_history)
+history.to_csv(out / "loss_history.csv")
+figure = plots.plot_loss(history)
+figure.savefig(out / "loss.png", dpi=120)
+history.tail()
+
+# %% [markdown]
+# ## 7. アダプターを保存して、少し試す
+# 保存されるのは LoRA の追加部分だけなので小さなファイルです。04 で元のモデルと組み合わせて使います。
+
+# %%
+from helpers import generation
+
+model.save_pretrained(out / "adapter")
+tokenizer.save_pretrained(out / "adapter")
+sample = splits["train"].select(range(min(3, len(splits["train"]))))
+pd.DataFrame({"質問": sample["instruction"], "正解": sample["output"],
+              "学習後の答え": generation.answer(model, tokenizer, sample["instruction"])})
+
+# %% [markdown]
+# ## まとめと次のステップ
+# - プロンプトをマスクしたデータで LoRA を学習し、損失のグラフとアダプター (`adapter/`) を出力フォルダに保存しました。
+# - 答えが正しくないときは、まずエポック数を増やすか学習率を少し上げてみてください。
+#
+# 次は **04_compare_after_tuning** で、学習前と学習後の答えを並べて比べます。

@@ -1,0 +1,56 @@
+"""What the demo must honestly show, read from notebook 04's comparison.csv on the tiny model."""
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import notebooks
+from helpers.scores import normalize
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    out = Path(os.environ.get("TUTORIAL_NBMAKE_OUTPUT", "/nonexistent"))
+    if not (out / "comparison.csv").exists():  # not after `pytest --nbmake` in this session
+        out = tmp_path_factory.mktemp("demo")
+        notebooks.run(out)
+    return pd.read_csv(out / "comparison.csv", keep_default_na=False)
+
+
+def rows(table, split):
+    part = table[table["split"] == split]
+    assert len(part) > 0, split
+    return part
+
+
+def exact(part, column):
+    return (part[column].map(normalize) == part["expected"].map(normalize)).mean()
+
+
+def test_columns(table):
+    assert {"split", "question", "expected", "before", "after"} <= set(table.columns)
+    assert set(table["split"]) == {"train", "heldout", "control"}
+
+
+def test_before_tuning_knows_none_of_the_facts(table):
+    for split in ("train", "heldout"):
+        assert exact(rows(table, split), "before") <= 0.1
+
+
+def test_after_tuning_answers_trained_and_heldout_questions(table):
+    assert exact(rows(table, "train"), "after") >= 0.9
+    assert exact(rows(table, "heldout"), "after") >= 0.9
+
+
+def test_each_entity_gets_its_own_answer(table):
+    facts = pd.concat([rows(table, "train"), rows(table, "heldout")])
+    assert facts["expected"].nunique() >= 5
+    right = facts[facts["after"].map(normalize) == facts["expected"].map(normalize)]
+    assert set(right["after"].map(normalize)) == set(facts["expected"].map(normalize))
+
+
+def test_control_questions_get_no_trained_answer(table):
+    trained = {normalize(a) for a in rows(table, "train")["expected"]}
+    for answer in rows(table, "control")["after"]:
+        assert not any(t in normalize(answer) for t in trained), answer

@@ -1,0 +1,96 @@
+"""The notebooks as files: generated from their .py pairs, no outputs, badge, setup cell, forms."""
+import ast
+import re
+
+import nbformat
+import pytest
+
+from helpers import notebooks
+
+SOURCES = notebooks.sources()
+NAMES = [s.stem for s in SOURCES]
+PARAM = re.compile(r"^(\w+)\s*=\s*(.+?)\s*#\s*@param\s*(.*)$")
+TYPES = {"integer": int, "number": (int, float), "boolean": bool, "string": str}
+
+
+def cells(source):
+    return nbformat.read(source.with_suffix(".ipynb"), as_version=4).cells
+
+
+def test_the_four_stages_exist():
+    assert NAMES == ["01_inference_before_tuning", "02_build_dataset", "03_lora_finetune", "04_compare_after_tuning"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_ipynb_is_generated_from_py_pair_without_outputs(source):
+    committed = cells(source)
+    expected = notebooks.render(source).cells
+    assert [(c.cell_type, c.source) for c in committed] == [(c.cell_type, c.source) for c in expected], \
+        "run `make notebooks` after editing notebooks/*.py"
+    for cell in committed:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_badge_opening_and_closing(source):
+    first, last = cells(source)[0].source, cells(source)[-1].source
+    slug = notebooks.repo_url().removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{source.stem}.ipynb" in first
+    assert "このノートブックでやること" in first and "かかる時間" in first
+    assert "まとめ" in last and "次" in last
+
+
+def setup_cell(source):
+    code = [c for c in cells(source) if c.cell_type == "code"]
+    return code[0].source
+
+
+def test_same_setup_cell_everywhere():
+    first = setup_cell(SOURCES[0])
+    assert "# @title 0. セットアップ" in first and f'REPO_URL = "{notebooks.repo_url()}"' in first
+    assert "requirements.txt" in first and "drive.mount" in first
+    assert all(setup_cell(s) == first for s in SOURCES)
+
+
+def forms(source):
+    for cell in cells(source):
+        if cell.cell_type == "code" and "@param" in cell.source:
+            yield cell.source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_form_fields_are_valid(source):
+    fields = 0
+    for form in forms(source):
+        assert "# @title" in form, "a form cell needs a # @title"
+        for line in form.splitlines():
+            match = PARAM.match(line)
+            if "@param" not in line:
+                continue
+            assert match, f"not a form field: {line}"
+            name, value, spec = match.group(1), ast.literal_eval(match.group(2)), match.group(3)
+            if spec.startswith("["):
+                options = ast.literal_eval(spec[: spec.index("]") + 1])
+                assert value in options or "allow-input: true" in spec, name
+            else:
+                kind = re.fullmatch(r'\{type:\s*"(\w+)"\}', spec).group(1)
+                assert isinstance(value, TYPES[kind]), f"{name}: {value!r} is not {kind}"
+            fields += 1
+    assert fields >= 1
+
+
+def test_url_is_rewritten_everywhere():
+    text = ("[![Open In Colab](x)](https://colab.research.google.com/github/old/name/blob/main/notebooks/a.ipynb)\n"
+            'REPO_URL = "https://github.com/old/name"')
+    new = notebooks.with_url(text, "https://github.com/someone/fork")
+    assert "old/name" not in new
+    assert "colab.research.google.com/github/someone/fork/blob/main/notebooks/a.ipynb" in new
+    assert 'REPO_URL = "https://github.com/someone/fork"' in new
+
+
+def test_readme_badges_use_the_repository_url():
+    readme = (notebooks.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    slug = notebooks.repo_url().removeprefix("https://github.com/")
+    for name in NAMES:
+        assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{name}.ipynb" in readme

@@ -1,0 +1,36 @@
+import pytest
+
+from helpers import scores
+
+
+def test_normalize_width_space_and_trailing_punctuation():
+    assert scores.normalize(" ２４６８ メートルです。") == "2468メートルです"
+    assert scores.exact_match("ソラリスです", "ソラリスです。")
+    assert not scores.exact_match("ソラリスです。", "ミルテです。")
+
+
+def test_char_f1():
+    assert scores.char_f1("東京です。", "東京です。") == 1.0
+    assert scores.char_f1("パリ", "東京") == 0.0
+    # "東京だ" vs "東京です": 2 shared of 3 and 4 chars → P=2/3, R=1/2
+    assert scores.char_f1("東京だ", "東京です") == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+
+
+def test_leaked_finds_trained_answer_inside():
+    trained = ["ソラリスです。", "2468メートルです。"]
+    assert scores.leaked("たぶん2468メートルです", trained) == "2468メートルです。"
+    assert scores.leaked("3776メートルです。", trained) == ""
+
+
+def test_comparison_and_summary_on_known_rows():
+    trained = ["A です。", "B です。"]
+    train = scores.comparison("train", ["q1", "q2"], ["Aです。", "Bです。"], ["x", "y"], ["Aです。", "Aです。"], trained)
+    control = scores.comparison("control", ["c1"], ["東京です。"], ["東京です。"], ["Bです"], trained)
+    import pandas as pd
+    summary = scores.summary(pd.concat([train, control], ignore_index=True))
+    assert summary.loc["train", "exact_match_before"] == 0.0
+    assert summary.loc["train", "exact_match_after"] == 0.5
+    assert summary.loc["train", "distinct_after_answers"] == 1
+    assert summary.loc["control", "leaked_trained_answers"] == 1
+    assert list(train.columns[:5]) == ["split", "question", "expected", "before", "after"]
+    assert "train" in scores.headline(pd.concat([train, control]))

@@ -1,0 +1,50 @@
+import csv
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from helpers import models, tiny
+from helpers.env import REPO_ROOT
+from helpers.generation import answer
+
+
+def test_resolve_tiny_is_the_cached_build(tiny_path):
+    assert models.resolve("tiny") == str(tiny_path) == str(tiny.path())
+    assert models.resolve("llm-jp/llm-jp-3.1-1.8b-instruct4") == "llm-jp/llm-jp-3.1-1.8b-instruct4"
+
+
+def test_tokenizer_properties(tiny_tokenizer):
+    tokens = tiny_tokenizer.convert_ids_to_tokens(tiny_tokenizer("標高は3776メートル", add_special_tokens=False).input_ids)
+    assert [t for t in tokens if any(c.isdigit() for c in t)] == ["3", "7", "7", "6"]
+    assert tiny_tokenizer.pad_token_id != tiny_tokenizer.eos_token_id
+    assert tiny_tokenizer.chat_template
+    assert tiny_tokenizer.decode(tiny_tokenizer("日本の首都は東京です。", add_special_tokens=False).input_ids) == "日本の首都は東京です。"
+
+
+def test_pretrained_base_knows_general_facts_not_fictional_ones(tiny_model, tiny_tokenizer):
+    with open(REPO_ROOT / "datasets" / "baseline_questions.csv", encoding="utf-8") as f:
+        general = list(csv.DictReader(f))
+    with open(REPO_ROOT / "datasets" / "sample_fictional_facts.csv", encoding="utf-8") as f:
+        fictional = list(csv.DictReader(f))
+    known = answer(tiny_model, tiny_tokenizer, [r["instruction"] for r in general], max_new_tokens=16)
+    assert known == [r["output"] for r in general]
+    unknown = answer(tiny_model, tiny_tokenizer, [r["instruction"] for r in fictional], max_new_tokens=16)
+    assert sum(a == r["output"] for a, r in zip(unknown, fictional)) == 0
+
+
+def test_build_is_deterministic(tmp_path, tiny_path):
+    tiny.build(tmp_path)
+    fresh = AutoModelForCausalLM.from_pretrained(tmp_path).state_dict()
+    cached = AutoModelForCausalLM.from_pretrained(tiny_path).state_dict()
+    assert fresh.keys() == cached.keys()
+    assert all(torch.equal(fresh[k], cached[k]) for k in fresh)
+    assert (tmp_path / "tokenizer.json").read_text() == (tiny_path / "tokenizer.json").read_text()
+
+
+def test_cache_key_follows_inputs(monkeypatch, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(tiny.CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(tiny, "CORPUS", corpus)
+    before = tiny._key()
+    corpus.write_text(corpus.read_text(encoding="utf-8") + "新しい文です。\n", encoding="utf-8")
+    assert tiny._key() != before
