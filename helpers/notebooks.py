@@ -40,7 +40,10 @@ def with_url(text: str, url: str) -> str:
 def render(source: Path):
     """The notebook a `.py` source stands for, with the current repository URL."""
     import jupytext
-    return jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
+    notebook = jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
+    for number, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{number:02d}"  # stable ids: regenerating gives no diff
+    return notebook
 
 
 def sync() -> None:

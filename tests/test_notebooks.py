@@ -25,7 +25,7 @@ def test_the_four_stages_exist():
 def test_ipynb_is_generated_from_py_pair_without_outputs(source):
     committed = cells(source)
     expected = notebooks.render(source).cells
-    assert [(c.cell_type, c.source) for c in committed] == [(c.cell_type, c.source) for c in expected], \
+    assert [(c.id, c.cell_type, c.source) for c in committed] == [(c.id, c.cell_type, c.source) for c in expected], \
         "run `make notebooks` after editing notebooks/*.py"
     for cell in committed:
         if cell.cell_type == "code":
