@@ -109,8 +109,11 @@ for split, (questions, expected) in question_sets.items():
     tables.append(scores.comparison(split, questions, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)
-same = (control["answer"].values == table.loc[table["split"] == "control", "before"].values).mean()
-print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control): {same:.0%}")
+if set(baseline["model"]) != {trained.MODEL}:
+    print(f"注意: 01 は {set(baseline['model'])} で実行されています。03 と同じモデル ({trained.MODEL}) で 01 を実行し直すと比べやすくなります。")
+elif len(control):
+    same = (control["answer"].values == table.loc[table["split"] == "control", "before"].values).mean()
+    print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control): {same:.0%}")
 scores.highlight(table)
 
 # %% [markdown]

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import notebooks
+from helpers import models, notebooks
 
 SOURCES = notebooks.sources()
 NAMES = [s.stem for s in SOURCES]
@@ -73,6 +73,8 @@ def test_form_fields_are_valid(source):
             if spec.startswith("["):
                 options = ast.literal_eval(spec[: spec.index("]") + 1])
                 assert value in options or "allow-input: true" in spec, name
+                if name == "MODEL":
+                    assert options == models.CHOICES and "allow-input: true" in spec
             else:
                 kind = re.fullmatch(r'\{type:\s*"(\w+)"\}', spec).group(1)
                 assert isinstance(value, TYPES[kind]), f"{name}: {value!r} is not {kind}"
