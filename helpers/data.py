@@ -13,16 +13,19 @@ COLUMNS = ["instruction", "output"]
 PREPARED = "prepared"
 
 
-def _problem(where: str, what: str, fix: str) -> str:
-    return f"- {where}: {what} → {fix}"
-
-
 def load_csv(path: str | Path) -> Dataset:
     """Read an `instruction,output` CSV (UTF-8, with or without BOM); refuse it listing every problem."""
     path = Path(path)
     if not path.is_file():
         raise TutorialError(f"CSV ファイル {path} が見つかりません。パスを確認してください。")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TutorialError(f"{path.name} は UTF-8 ではありません。Excel なら「CSV UTF-8 (コンマ区切り)」で"
+                            "保存し直してください。") from exc
+    except pd.errors.ParserError as exc:
+        raise TutorialError(f"{path.name} を CSV として読めません ({exc})。その行の列の数と、"
+                            "\" で囲んだセルの閉じ忘れを表計算ソフトで確かめてください。") from exc
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise TutorialError(
@@ -32,8 +35,7 @@ def load_csv(path: str | Path) -> Dataset:
     for index, row in frame.iterrows():
         for column in COLUMNS:
             if not row[column].strip():
-                problems.append(_problem(f"{index + 2} 行目の {column}", "空です",
-                                         "値を入れるか、その行を削除してください"))
+                problems.append(f"- {index + 2} 行目の {column}: 空です → 値を入れるか、その行を削除してください")
     if problems:
         raise TutorialError(f"{path.name} に {len(problems)} 件の問題があります "
                             "(行番号は表計算ソフトで見える番号です):\n" + "\n".join(problems))

@@ -65,15 +65,16 @@ def run(out: Path) -> None:
     from .scores import headline
 
     out = Path(out)
-
-    kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(Path(out).resolve())}
+    kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(out.resolve())}
     (out / "executed").mkdir(parents=True, exist_ok=True)
     for source in sources():
         notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
         print(f"実行中: {source.stem}", flush=True)
-        NotebookClient(notebook, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
-        nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
+        try:
+            NotebookClient(notebook, timeout=900, kernel_name="python3",
+                           resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
+        finally:  # a failed run is kept too: its last output shows where it stopped
+            nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
     print(f"\n学習前と学習後の比較 ({out / 'comparison.csv'}):")
     print(headline(pd.read_csv(out / "comparison.csv", keep_default_na=False)))
 

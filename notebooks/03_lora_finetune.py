@@ -111,10 +111,13 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(example["input_ids
 # ## 4. LoRA の設定
 # `target_modules="all-linear"` で、注意機構と MLP のすべての線形層に LoRA を付けます。
 # 学習するパラメータが全体の何 % かを表示します。GPU の fp16 学習でも、LoRA のパラメータは fp32 のまま保たれます (PEFT の既定)。
+# LoRA の行列は乱数で初期化されるので、先に `set_seed` で乱数の種を固定します (同じ設定なら毎回同じ結果になります)。
 
 # %%
 from peft import LoraConfig, get_peft_model
+from transformers import set_seed
 
+set_seed(cfg.SEED)
 lora_config = LoraConfig(r=cfg.LORA_R, lora_alpha=cfg.LORA_ALPHA, lora_dropout=cfg.LORA_DROPOUT,
                          target_modules="all-linear", task_type="CAUSAL_LM")
 model = get_peft_model(model, lora_config)

@@ -42,6 +42,18 @@ def test_every_empty_cell_is_reported_with_its_spreadsheet_row(tmp_path):
     assert "3 行目の output" in message and "4 行目の instruction" in message
 
 
+def test_shift_jis_file_gets_a_save_as_utf8_message(tmp_path):
+    path = write(tmp_path, "instruction,output\n質問,答え\n", encoding="cp932")
+    with pytest.raises(TutorialError, match="UTF-8"):
+        data.load_csv(path)
+
+
+def test_unparsable_csv_gets_a_message(tmp_path):
+    path = write(tmp_path, "instruction,output\nA,B\nC,D,E,F\n")
+    with pytest.raises(TutorialError, match="列の数"):
+        data.load_csv(path)
+
+
 def test_missing_file_says_so(tmp_path):
     with pytest.raises(TutorialError, match="見つかりません"):
         data.load_csv(tmp_path / "nothing.csv")
