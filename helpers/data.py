@@ -1,76 +1,118 @@
-"""Load instruction/output data (own CSV or a Hub / local data set), check it, split, save."""
+"""Load instruction/output data (own CSV, a Hub / local data set, plain text), split, save.
+
+    python -m helpers.data check FILE.csv   # exit 0 with a summary, or 1 listing every problem
+"""
 from __future__ import annotations
 
+import ast
+import operator
+import socket
+import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
 
+from . import csvfile
 from .env import require
 from .errors import TutorialError
 
-COLUMNS = ["instruction", "output"]
 PREPARED = "prepared"
 
 
-def load_csv(path: str | Path) -> Dataset:
-    """Read an `instruction,output` CSV (UTF-8, with or without BOM); refuse it listing every problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise TutorialError(f"CSV ファイル {path} が見つかりません。パスを確認してください。")
+def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
+    """An instruction/output CSV as a data set (an `input` column is appended to the question).
+
+    Strict (default): any problem refuses the file, listing them all. Lenient: the good rows are
+    kept and every excluded row is listed with the reason.
+    """
+    report = csvfile.check(path)
+    print(report.describe().splitlines()[0])
+    for note in report.notes:
+        print(f"  ・{note}")
+    if report.problems and (report.fatal or not lenient):
+        raise TutorialError(f"{report.path.name} に {len(report.problems)} 件の問題があります "
+                            "(行番号は表計算ソフトで見える番号です):\n"
+                            + "\n".join(f"- {p.row} 行目 [{p.column}] {p.problem} → {p.fix}" for p in report.problems))
+    if report.problems:
+        print(f"lenient モード: 次の {len({p.row for p in report.problems})} 行を除きました。")
+        print(report.table().to_string(index=False))
+    rows = [{k: r[k] for k in ("instruction", "input", "output")} for r in report.rows]
+    return _pairs(Dataset.from_list(rows), input="input")
+
+
+def _pairs(dataset: Dataset, instruction: str = "instruction", output: str = "output", input: str = "") -> Dataset:
+    """Only instruction/output columns; the input (if any) appended to the instruction on a new line."""
+    def to_pair(row):
+        question = str(row[instruction] or "").strip()
+        extra = str(row[input] or "").strip() if input else ""
+        return {"instruction": question + ("\n" + extra if extra else ""), "output": str(row[output] or "").strip()}
+    return dataset.map(to_pair, remove_columns=dataset.column_names)
+
+
+_OPERATORS = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+
+def parse_condition(condition: str):
+    """`"ng_translation == 1"` → (column, test); values compare as numbers when both are numbers."""
+    for symbol in sorted(_OPERATORS, key=len, reverse=True):
+        if symbol in condition:
+            column, value = (part.strip() for part in condition.split(symbol, 1))
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+
+            def test(cell, op=_OPERATORS[symbol], value=value):
+                try:
+                    return op(float(cell), float(value))
+                except (TypeError, ValueError):
+                    return op(str(cell), str(value))
+            return column, test
+    raise TutorialError(f"条件「{condition}」を読めません。「列名 == 値」の形で書いてください (例: ng_translation == 1)。")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TutorialError(f"{path.name} は UTF-8 ではありません。Excel なら「CSV UTF-8 (コンマ区切り)」で"
-                            "保存し直してください。") from exc
-    except pd.errors.ParserError as exc:
-        raise TutorialError(f"{path.name} を CSV として読めません ({exc})。その行の列の数と、"
-                            "\" で囲んだセルの閉じ忘れを表計算ソフトで確かめてください。") from exc
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise TutorialError(
-            f"{path.name}: 1 行目 (見出し) に列 {missing} がありません。見つかった列: {list(frame.columns)}。"
-            "見出しを instruction,output にしてください (datasets/template.csv がひな形です)。")
-    problems = []
-    for index, row in frame.iterrows():
-        for column in COLUMNS:
-            if not row[column].strip():
-                problems.append(f"- {index + 2} 行目の {column}: 空です → 値を入れるか、その行を削除してください")
-    if problems:
-        raise TutorialError(f"{path.name} に {len(problems)} 件の問題があります "
-                            "(行番号は表計算ソフトで見える番号です):\n" + "\n".join(problems))
-    return Dataset.from_pandas(frame[COLUMNS].apply(lambda col: col.str.strip()), preserve_index=False)
+        socket.create_connection((urlparse(constants.ENDPOINT).hostname, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruction",
-             output: str = "output", input: str = "", limit: int = 0, seed: int = 42) -> Dataset:
+             output: str = "output", input: str = "", drop_if: str = "", limit: int = 0,
+             seed: int = 42) -> Dataset:
     """A Hub data set (or a local .json/.jsonl/.csv/.parquet file) mapped to instruction/output.
 
-    `input`, when given, is appended to the instruction on a new line. `limit` > 0 keeps a
-    reproducible random subset of that many rows.
+    `drop_if` ("column == value") removes rows; `limit` > 0 keeps a reproducible random subset.
+    Rows with an empty instruction or output are removed and listed.
     """
-    suffix = Path(dataset_id).suffix.lstrip(".")
-    builder = {"jsonl": "json"}.get(suffix, suffix)
+    local = Path(dataset_id).is_file()
+    if not local and not hub_reachable():
+        raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
+                            "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
+    builder = {"jsonl": "json"}.get(Path(dataset_id).suffix.lstrip("."), Path(dataset_id).suffix.lstrip("."))
     try:
-        if Path(dataset_id).is_file():
-            dataset = load_dataset(builder, data_files=dataset_id, split=split)
-        else:
-            dataset = load_dataset(dataset_id, split=split)
-    except (ConnectionError, OSError) as exc:
-        raise TutorialError(f"データセット {dataset_id!r} を読み込めませんでした。ID のつづりとネットワーク接続を"
-                            f"確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
-    wanted = {"instruction": instruction, "output": output} | ({"input": input} if input else {})
-    missing = {role: name for role, name in wanted.items() if name not in dataset.column_names}
+        dataset = (load_dataset(builder, data_files=dataset_id, split=split) if local
+                   else load_dataset(dataset_id, split=split))
+    except (ConnectionError, OSError, ValueError) as exc:
+        raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
+                            f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
+    condition = parse_condition(drop_if) if drop_if.strip() else None
+    wanted = [instruction, output] + [c for c in (input, condition and condition[0]) if c]
+    missing = [name for name in wanted if name not in dataset.column_names]
     if missing:
-        raise TutorialError(f"{dataset_id} に列 {list(missing.values())} がありません。"
-                            f"ある列: {dataset.column_names}。フォームの列名を直してください。")
-    def to_pair(row):
-        question = str(row[instruction] or "").strip()
-        if input and str(row[input] or "").strip():
-            question += "\n" + str(row[input]).strip()
-        return {"instruction": question, "output": str(row[output] or "").strip()}
-
-    dataset = dataset.map(to_pair, remove_columns=dataset.column_names)
+        raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {dataset.column_names}。"
+                            "フォームの列名を直してください。")
+    if condition:
+        column, test = condition
+        before = len(dataset)
+        dataset = dataset.filter(lambda row: not test(row[column]))
+        print(f"条件「{drop_if}」に当てはまる {before - len(dataset)} 行を除きました。")
+    dataset = _pairs(dataset, instruction, output, input)
     empty = [i for i, row in enumerate(dataset) if not row["instruction"] or not row["output"]]
     if empty:
         print(f"instruction か output が空なので {len(empty)} 行を除きました "
@@ -79,6 +121,19 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     if limit and limit < len(dataset):
         dataset = dataset.shuffle(seed=seed).select(range(limit))
     return dataset
+
+
+def load_text(path: str | Path) -> Dataset:
+    """A plain-text file as one row per paragraph (blank-line separated, or one per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TutorialError(f"テキストファイル {path} が見つかりません。パスを確認してください。")
+    text = path.read_text(encoding="utf-8-sig")
+    paragraphs = [p.strip() for p in (text.split("\n\n") if "\n\n" in text else text.splitlines()) if p.strip()]
+    if len(paragraphs) < 2:
+        raise TutorialError(f"{path.name} には段落が {len(paragraphs)} つしかありません。"
+                            "検証用に分けられるよう、空行で区切った段落を 2 つ以上にしてください。")
+    return Dataset.from_dict({"text": paragraphs})
 
 
 def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetDict:
@@ -90,6 +145,8 @@ def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetD
 def save_prepared(splits: DatasetDict, out: Path) -> Path:
     folder = Path(out) / PREPARED
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.jsonl"):
+        stale.unlink()
     for name, part in splits.items():
         part.to_json(folder / f"{name}.jsonl", force_ascii=False)
     return folder
@@ -101,3 +158,17 @@ def load_prepared(out: Path) -> DatasetDict:
     files = {name: str(require(folder / f"{name}.jsonl", "02_build_dataset.ipynb"))
              for name in ("train", "validation")}
     return load_dataset("json", data_files=files)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "check":
+        print(__doc__.strip().splitlines()[-1].strip())
+        return 2
+    report = csvfile.check(argv[1])
+    print(report.describe())
+    print("使えます。" if report.ok else "このままでは使えません。上の行を直してください。")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -20,45 +20,6 @@ def test_sample_and_template_load():
     assert "\n" in template[1]["output"]  # a quoted multi-line answer stays one row
 
 
-def test_utf8_with_bom_and_whitespace_is_trimmed(tmp_path):
-    path = write(tmp_path, "instruction,output\n 質問 ,答え \n", encoding="utf-8-sig")
-    assert data.load_csv(path).to_list() == [{"instruction": "質問", "output": "答え"}]
-
-
-def test_wrong_header_lists_found_columns(tmp_path):
-    path = write(tmp_path, "question,answer\nQ,A\n")
-    with pytest.raises(TutorialError) as error:
-        data.load_csv(path)
-    assert "['instruction', 'output']" in str(error.value) and "['question', 'answer']" in str(error.value)
-
-
-def test_every_empty_cell_is_reported_with_its_spreadsheet_row(tmp_path):
-    # the FAQ's broken layout: the answer on the next line becomes two half-empty rows
-    path = write(tmp_path, "instruction,output\nよい行,答え\n質問だけ\n,次の行の答え\n")
-    with pytest.raises(TutorialError) as error:
-        data.load_csv(path)
-    message = str(error.value)
-    assert "2 件" in message
-    assert "3 行目の output" in message and "4 行目の instruction" in message
-
-
-def test_shift_jis_file_gets_a_save_as_utf8_message(tmp_path):
-    path = write(tmp_path, "instruction,output\n質問,答え\n", encoding="cp932")
-    with pytest.raises(TutorialError, match="UTF-8"):
-        data.load_csv(path)
-
-
-def test_unparsable_csv_gets_a_message(tmp_path):
-    path = write(tmp_path, "instruction,output\nA,B\nC,D,E,F\n")
-    with pytest.raises(TutorialError, match="列の数"):
-        data.load_csv(path)
-
-
-def test_missing_file_says_so(tmp_path):
-    with pytest.raises(TutorialError, match="見つかりません"):
-        data.load_csv(tmp_path / "nothing.csv")
-
-
 @pytest.fixture
 def local_hub_file(tmp_path):
     rows = [{"q": f"質問{i}", "extra": "補足" if i % 2 else "", "a": f"答え{i}", "category": "x"} for i in range(10)]
@@ -106,3 +67,35 @@ def test_split_is_reproducible_disjoint_and_saved(tmp_path):
 def test_load_prepared_names_the_notebook_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_build_dataset"):
         data.load_prepared(tmp_path)
+
+
+def test_drop_if_filter_is_applied_and_reported(tmp_path, capsys):
+    rows = [{"instruction": f"q{i}", "output": f"a{i}", "ng_translation": str(i % 3 == 0 and 1 or 0)} for i in range(9)]
+    path = tmp_path / "ng.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    dataset = data.load_hub(str(path), drop_if="ng_translation == 1")
+    assert dataset["instruction"] == [f"q{i}" for i in range(9) if i % 3]
+    assert "3 行を除きました" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("condition, cell, expected", [
+    ("ng_translation == 1", "1", True), ("ng_translation == 1", 1, True), ("ng_translation == 1", "0", False),
+    ("score >= 2.5", 3, True), ("score < 2.5", "3", False), ("category != 'open_qa'", "open_qa", False)])
+def test_parse_condition(condition, cell, expected):
+    column, test = data.parse_condition(condition)
+    assert column == condition.split()[0] and test(cell) is expected
+
+
+def test_bad_condition_says_how_to_write_it():
+    with pytest.raises(TutorialError, match="列名 == 値"):
+        data.parse_condition("ng_translation is one")
+
+
+def test_hub_without_network_fails_fast_with_a_message(monkeypatch):
+    import time
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1")  # nothing listens on 443 here
+    start = time.monotonic()
+    with pytest.raises(TutorialError, match="接続できない"):
+        data.load_hub("kunishou/databricks-dolly-15k-ja")
+    assert time.monotonic() - start < 5
