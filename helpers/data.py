@@ -48,7 +48,7 @@ def _pairs(dataset: Dataset, instruction: str = "instruction", output: str = "ou
         question = str(row[instruction] or "").strip()
         extra = str(row[input] or "").strip() if input else ""
         return {"instruction": question + ("\n" + extra if extra else ""), "output": str(row[output] or "").strip()}
-    return dataset.map(to_pair, remove_columns=dataset.column_names)
+    return dataset.map(to_pair, remove_columns=[c for c in dataset.column_names if c != "_row"])
 
 
 _OPERATORS = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -107,20 +107,21 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     if missing:
         raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {dataset.column_names}。"
                             "フォームの列名を直してください。")
+    dataset = dataset.add_column("_row", list(range(len(dataset))))  # original row numbers for reports
     if condition:
         column, test = condition
         before = len(dataset)
         dataset = dataset.filter(lambda row: not test(row[column]))
         print(f"条件「{drop_if}」に当てはまる {before - len(dataset)} 行を除きました。")
     dataset = _pairs(dataset, instruction, output, input)
-    empty = [i for i, row in enumerate(dataset) if not row["instruction"] or not row["output"]]
+    empty = [row["_row"] for row in dataset if not row["instruction"] or not row["output"]]
     if empty:
         print(f"instruction か output が空なので {len(empty)} 行を除きました "
               f"(元のデータの行番号、0 始まり): {empty[:20]}{' …' if len(empty) > 20 else ''}")
-        dataset = dataset.select(sorted(set(range(len(dataset))) - set(empty)))
+        dataset = dataset.filter(lambda row: row["instruction"] != "" and row["output"] != "")
     if limit and limit < len(dataset):
         dataset = dataset.shuffle(seed=seed).select(range(limit))
-    return dataset
+    return dataset.remove_columns("_row")
 
 
 def load_text(path: str | Path) -> Dataset:
@@ -134,6 +135,16 @@ def load_text(path: str | Path) -> Dataset:
         raise TutorialError(f"{path.name} には段落が {len(paragraphs)} つしかありません。"
                             "検証用に分けられるよう、空行で区切った段落を 2 つ以上にしてください。")
     return Dataset.from_dict({"text": paragraphs})
+
+
+def continuations(texts: list[str], prompt_chars: int = 12, expected_chars: int = 30) -> tuple[list[str], list[str]]:
+    """Text mode check: the opening of each text as a prompt, the next characters as the expectation."""
+    return [t[:prompt_chars] for t in texts], [t[prompt_chars:prompt_chars + expected_chars] for t in texts]
+
+
+def is_text(splits: DatasetDict) -> bool:
+    """True when notebook 02 prepared plain text (continued pre-training) rather than Q/A pairs."""
+    return "text" in splits["train"].column_names
 
 
 def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetDict:

@@ -1,20 +1,23 @@
-"""Answer a list of questions with `model.generate` in small left-padded batches."""
+"""Answer questions (or continue texts) with `model.generate`; perplexity of texts."""
 from __future__ import annotations
 
 import torch
 
-from .prompts import encode_prompt, ensure_pad_token, format_prompt
+from .prompts import encode_prompt, ensure_pad_token, format_prompt, text_blocks
 
 
 @torch.no_grad()
-def answer(model, tokenizer, questions: list[str], max_new_tokens: int = 64,
-           batch_size: int = 8, **generate_kwargs) -> list[str]:
-    """Greedy answers (unless sampling options are given), prompt removed, whitespace stripped."""
+def answer(model, tokenizer, questions: list[str], max_new_tokens: int = 64, batch_size: int = 8,
+           chat: bool = True, **generate_kwargs) -> list[str]:
+    """Greedy answers (unless sampling options are given), prompt removed, whitespace stripped.
+
+    `chat=False` continues each text as it is, without the chat template (text mode).
+    """
     ensure_pad_token(tokenizer)
     model.eval()
     answers = []
     for start in range(0, len(questions), batch_size):
-        encoded = [encode_prompt(tokenizer, format_prompt(tokenizer, q))
+        encoded = [encode_prompt(tokenizer, format_prompt(tokenizer, q) if chat else q)
                    for q in questions[start:start + batch_size]]
         width = max(map(len, encoded))
         pad = tokenizer.pad_token_id  # left padding: every prompt ends where generation starts
@@ -26,3 +29,15 @@ def answer(model, tokenizer, questions: list[str], max_new_tokens: int = 64,
                                 **({"do_sample": False} | generate_kwargs))
         answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
     return answers
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, texts: list[str], block_size: int = 256) -> float:
+    """exp(mean next-token loss) over the texts: lower means the text looks more familiar."""
+    model.eval()
+    total, count = 0.0, 0
+    for block in text_blocks(texts, tokenizer, block_size):
+        ids = torch.tensor([block["input_ids"]], device=model.device)
+        total += model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
+        count += ids.shape[1] - 1
+    return float(torch.exp(torch.tensor(total / count)))

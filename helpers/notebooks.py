@@ -56,8 +56,9 @@ def sync() -> None:
         print(f"{source.with_suffix('.ipynb').name} を更新しました")
 
 
-def run(out: Path) -> None:
-    """Execute every notebook in order on the tiny model; executed copies go to `out/executed`."""
+def run(out: Path, only: str = "") -> None:
+    """Execute the notebooks in order on the tiny model (those whose name starts with `only`, if
+    given); executed copies go to `out/executed`."""
     import nbformat
     import pandas as pd
     from nbclient import NotebookClient
@@ -67,7 +68,7 @@ def run(out: Path) -> None:
     out = Path(out)
     kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(out.resolve())}
     (out / "executed").mkdir(parents=True, exist_ok=True)
-    for source in sources():
+    for source in [s for s in sources() if s.stem.startswith(only)]:
         notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
         print(f"実行中: {source.stem}", flush=True)
         try:
@@ -75,6 +76,8 @@ def run(out: Path) -> None:
                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
         finally:  # a failed run is kept too: its last output shows where it stopped
             nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
+    if not (out / "comparison.csv").exists():
+        return
     print(f"\n学習前と学習後の比較 ({out / 'comparison.csv'}):")
     print(headline(pd.read_csv(out / "comparison.csv", keep_default_na=False)))
 

@@ -49,9 +49,27 @@ def ensure_pad_token(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
 
 
+def text_blocks(texts: list[str], tokenizer, block_size: int) -> list[dict]:
+    """Plain text for continued pre-training: all texts joined (EOS between), cut into blocks.
+
+    Every token is learned (no masking). The last, shorter block is kept, not dropped.
+    """
+    ids = []
+    for text in texts:
+        ids += encode_prompt(tokenizer, text) + [tokenizer.eos_token_id]
+    return [{"input_ids": ids[i:i + block_size], "attention_mask": [1] * len(ids[i:i + block_size]),
+             "labels": ids[i:i + block_size]} for i in range(0, len(ids), block_size) if len(ids[i:i + block_size]) > 1]
+
+
 def tokenize(dataset, tokenizer, max_length: int):
-    """`build_example` over a data set; says how many rows were cut at `max_length`."""
+    """Training rows: instruction/output pairs (prompt masked), or a `text` column cut into blocks."""
+    from datasets import Dataset
+
     ensure_pad_token(tokenizer)
+    if "text" in dataset.column_names:
+        blocks = text_blocks(dataset["text"], tokenizer, max_length)
+        print(f"テキスト {len(dataset)} 段落 → {max_length} トークンずつのブロック {len(blocks)} 個")
+        return Dataset.from_list(blocks)
     encoded = dataset.map(lambda row: build_example(tokenizer, row["instruction"], row["output"], max_length),
                           remove_columns=dataset.column_names)
     cut = sum(encoded["truncated"])
@@ -59,3 +77,10 @@ def tokenize(dataset, tokenizer, max_length: int):
         print(f"注意: {cut} / {len(encoded)} 行が max_length={max_length} トークンを超えたので末尾を切りました。"
               "答えが途中で切れると EOS を学べません。max_length を増やすか、長い行を短くしてください。")
     return encoded.remove_columns("truncated")
+
+
+def lengths(dataset, tokenizer) -> list[int]:
+    """Tokens per row as training will see it (prompt + answer + EOS, or the text + EOS)."""
+    if "text" in dataset.column_names:
+        return [len(encode_prompt(tokenizer, text)) + 1 for text in dataset["text"]]
+    return [len(build_example(tokenizer, row["instruction"], row["output"], 10**9)["input_ids"]) for row in dataset]

@@ -14,8 +14,12 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb)
 #
 # **このノートブックでやること**
-# 1. 「質問 (instruction) と答え (output)」の組を、自分の CSV か Hugging Face Hub のデータセットから読み込む
-# 2. 中身を確かめる (空のセルなどがあれば、何行目をどう直せばよいかを表示します)
+# 1. 学習データを 4 つの方法のどれかで用意する
+#    - **csv**: 自分で作った「質問 (instruction) と答え (output)」の CSV
+#    - **hub**: Hugging Face Hub のデータセット (例: `kunishou/databricks-dolly-15k-ja`)
+#    - **text**: ただの文章 (テキストファイル)。質問と答えではなく、文章の続きを書く力を学ばせます
+#    - **arithmetic**: 足し算・引き算などの計算問題を自動で作る
+# 2. 中身を確かめる (壊れた行があれば、何行目をどう直せばよいかを表示します)
 # 3. 1 行が何トークンになるかを調べる (長すぎる行は学習時に切れてしまいます)
 # 4. 学習用 (train) と検証用 (validation) に分けて、出力フォルダに保存する
 #
@@ -46,24 +50,15 @@ if "google.colab" in sys.modules:
 import helpers
 
 # %% [markdown]
-# ## 1. データの読み込み
-# - **csv**: 自分で作った CSV。見出しは `instruction,output` (ひな形: `datasets/template.csv`)。Excel の「CSV UTF-8」で保存してください。Colab では左の「ファイル」からアップロードし、そのパスを `CSV_PATH` に書きます。
-# - **hub**: Hugging Face Hub のデータセット ID (例: `kunishou/databricks-dolly-15k-ja`)。列名が違うときは、どの列が質問・入力・答えかを指定します。ローカルの `.jsonl` / `.csv` / `.parquet` ファイルのパスも使えます。
+# ## 1. データの用意のしかたを選ぶ
+# `SOURCE` で選んだ方法のセルだけが働きます (ほかのセルは実行しても何もしません)。
 
 # %%
-# @title データの設定
-SOURCE = "csv"  # @param ["csv", "hub"]
-CSV_PATH = "../datasets/sample_fictional_facts.csv"  # @param {type:"string"}
-# @markdown hub のとき:
-DATASET_ID = "kunishou/databricks-dolly-15k-ja"  # @param {type:"string"}
-HUB_SPLIT = "train"  # @param {type:"string"}
-INSTRUCTION_COLUMN = "instruction"  # @param {type:"string"}
-INPUT_COLUMN = "input"  # @param {type:"string"}
-OUTPUT_COLUMN = "output"  # @param {type:"string"}
-ROW_LIMIT = 1000  # @param {type:"integer"}
-# @markdown 分割とトークン長:
+# @title データ源と共通の設定
+SOURCE = "csv"  # @param ["csv", "hub", "text", "arithmetic"]
 VALIDATION_RATIO = 0.2  # @param {type:"number"}
 SEED = 42  # @param {type:"integer"}
+# @markdown トークン数を数えるモデル (03 で学習するモデルと同じにします):
 MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 MAX_LENGTH = 256  # @param {type:"integer"}
 
@@ -71,51 +66,157 @@ import pandas as pd
 
 from helpers import data, env, settings
 
-cfg = settings.collect(SOURCE=SOURCE, CSV_PATH=CSV_PATH, DATASET_ID=DATASET_ID, HUB_SPLIT=HUB_SPLIT,
-                       INSTRUCTION_COLUMN=INSTRUCTION_COLUMN, INPUT_COLUMN=INPUT_COLUMN,
-                       OUTPUT_COLUMN=OUTPUT_COLUMN, ROW_LIMIT=ROW_LIMIT, VALIDATION_RATIO=VALIDATION_RATIO,
-                       SEED=SEED, MODEL=MODEL, MAX_LENGTH=MAX_LENGTH)
+cfg = settings.collect(SOURCE=SOURCE, VALIDATION_RATIO=VALIDATION_RATIO, SEED=SEED, MODEL=MODEL,
+                       MAX_LENGTH=MAX_LENGTH)
 out = env.output_dir()
+dataset = splits = None
 
+# %% [markdown]
+# ## 2A. 自分の CSV (`SOURCE = "csv"`)
+# 見出しは `instruction,output` (質問と答え)。`input` 列 (質問に添える補足) があれば、質問の下に付けて使います。
+# ひな形は `datasets/template.csv` です。Excel の「CSV UTF-8」でも、普通の「CSV」(Shift_JIS) でも読めます。
+# Colab では左の「ファイル」からアップロードして、そのパスを `CSV_PATH` に書きます。
+#
+# 読み込む前に、よくある壊れ方をすべて調べます: 答えが次の行に分かれている、空のセル、空白だけのセル、
+# 見出しのつづり違い、同じ行の重複、コンマを含む答えを `""` で囲み忘れた行。行番号は表計算ソフトで見える番号です。
+# - `LENIENT` がオフ (strict): 問題が 1 つでもあれば、すべての問題を表示して止まります。
+# - `LENIENT` がオン: 問題のない行だけを使い、除いた行とその理由を表で表示します。
+#
+# アップロード前にパソコンで確かめることもできます: `python -m helpers.data check ファイル.csv`
+
+# %%
+# @title CSV の設定
+CSV_PATH = "../datasets/sample_fictional_facts.csv"  # @param {type:"string"}
+LENIENT = False  # @param {type:"boolean"}
+
+csv_cfg = settings.collect(CSV_PATH=CSV_PATH, LENIENT=LENIENT)
 if cfg.SOURCE == "csv":
-    dataset = data.load_csv(cfg.CSV_PATH)
-else:
-    dataset = data.load_hub(cfg.DATASET_ID, split=cfg.HUB_SPLIT, instruction=cfg.INSTRUCTION_COLUMN,
-                            output=cfg.OUTPUT_COLUMN, input=cfg.INPUT_COLUMN, limit=cfg.ROW_LIMIT, seed=cfg.SEED)
-print(f"{len(dataset)} 行を読み込みました。")
+    dataset = data.load_csv(csv_cfg.CSV_PATH, lenient=csv_cfg.LENIENT)
+
+# %% [markdown]
+# 壊れた CSV の例 (`datasets/broken_example.csv`) を調べると、こう表示されます:
+
+# %%
+from helpers import csvfile
+
+report = csvfile.check("../datasets/broken_example.csv")
+print(report.describe().splitlines()[0])
+report.table()
+
+# %% [markdown]
+# ## 2B. Hugging Face Hub のデータセット (`SOURCE = "hub"`)
+# データセットの ID と、どの列が質問 (instruction)・補足 (input)・答え (output) かを指定します。
+# `DROP_IF` に「列名 == 値」と書くと、その行を除きます (例: `kunishou/hh-rlhf-49k-ja` の `ng_translation == 1`)。
+# 大きなデータセットは `ROW_LIMIT` 行だけを `SEED` で選びます (同じ SEED なら同じ行)。ローカルの `.jsonl` / `.csv` / `.parquet` のパスも使えます。
+
+# %%
+# @title Hub の設定
+DATASET_ID = "kunishou/databricks-dolly-15k-ja"  # @param {type:"string"}
+HUB_SPLIT = "train"  # @param {type:"string"}
+INSTRUCTION_COLUMN = "instruction"  # @param {type:"string"}
+INPUT_COLUMN = "input"  # @param {type:"string"}
+OUTPUT_COLUMN = "output"  # @param {type:"string"}
+DROP_IF = ""  # @param {type:"string"}
+ROW_LIMIT = 1000  # @param {type:"integer"}
+
+hub_cfg = settings.collect(DATASET_ID=DATASET_ID, HUB_SPLIT=HUB_SPLIT, INSTRUCTION_COLUMN=INSTRUCTION_COLUMN,
+                           INPUT_COLUMN=INPUT_COLUMN, OUTPUT_COLUMN=OUTPUT_COLUMN, DROP_IF=DROP_IF,
+                           ROW_LIMIT=ROW_LIMIT)
+if cfg.SOURCE == "hub":
+    dataset = data.load_hub(hub_cfg.DATASET_ID, split=hub_cfg.HUB_SPLIT, instruction=hub_cfg.INSTRUCTION_COLUMN,
+                            output=hub_cfg.OUTPUT_COLUMN, input=hub_cfg.INPUT_COLUMN, drop_if=hub_cfg.DROP_IF,
+                            limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED)
+
+# %% [markdown]
+# ## 2C. ただの文章 (`SOURCE = "text"`)
+# 質問と答えではなく、文章そのものを学ばせる方法です (**継続事前学習**)。空行で区切った段落ごとに 1 行になり、
+# 03 では `MAX_LENGTH` トークンずつのブロックに区切って、すべてのトークンを学習します (プロンプトのマスクはありません)。
+# 04 では、検証用の段落の **perplexity** (モデルがその文章をどれだけ「意外」と感じるか。低いほど慣れている) と、文章の続きの書き方を比べます。
+
+# %%
+# @title テキストの設定
+TEXT_PATH = "../datasets/sample_text_ja.txt"  # @param {type:"string"}
+
+text_cfg = settings.collect(TEXT_PATH=TEXT_PATH)
+if cfg.SOURCE == "text":
+    dataset = data.load_text(text_cfg.TEXT_PATH)
+
+# %% [markdown]
+# ## 2D. 計算問題を作る (`SOURCE = "arithmetic"`)
+# 演算、各数の桁数 (`1`、`2`、混ぜるなら `1-2`)、負の数、小数、割り算の扱い、問題の書き方を選びます。
+# 学習用と検証用の問題は重なりません。作った問題は出力フォルダに `arithmetic_train.csv` / `arithmetic_test.csv` (instruction,output) として保存します。
+
+# %%
+# @title 計算問題の設定
+OPERATIONS = "+-×÷"  # @param {type:"string"}
+A_DIGITS = "1-2"  # @param ["1", "2", "1-2", "3"] {allow-input: true}
+B_DIGITS = "1-2"  # @param ["1", "2", "1-2", "3"] {allow-input: true}
+NEGATIVES = False  # @param {type:"boolean"}
+DECIMAL_PLACES = 0  # @param {type:"integer"}
+DIVISION = "exact"  # @param ["exact", "round"]
+ROUND_PLACES = 2  # @param {type:"integer"}
+QUESTION_STYLE = "symbolic"  # @param ["symbolic", "japanese"]
+TRAIN_SIZE = 1000  # @param {type:"integer"}
+TEST_SIZE = 200  # @param {type:"integer"}
+
+from datasets import Dataset, DatasetDict
+
+from helpers import arithmetic
+
+math_cfg = settings.collect(OPERATIONS=OPERATIONS, A_DIGITS=A_DIGITS, B_DIGITS=B_DIGITS, NEGATIVES=NEGATIVES,
+                            DECIMAL_PLACES=DECIMAL_PLACES, DIVISION=DIVISION, ROUND_PLACES=ROUND_PLACES,
+                            QUESTION_STYLE=QUESTION_STYLE, TRAIN_SIZE=TRAIN_SIZE, TEST_SIZE=TEST_SIZE)
+if cfg.SOURCE == "arithmetic":
+    spec = arithmetic.Spec(operations=math_cfg.OPERATIONS, a_digits=math_cfg.A_DIGITS, b_digits=math_cfg.B_DIGITS,
+                           negatives=math_cfg.NEGATIVES, decimal_places=math_cfg.DECIMAL_PLACES,
+                           division=math_cfg.DIVISION, round_places=math_cfg.ROUND_PLACES, style=math_cfg.QUESTION_STYLE)
+    train_rows, test_rows = arithmetic.generate(math_cfg.TRAIN_SIZE, math_cfg.TEST_SIZE, spec, seed=cfg.SEED)
+    for name, rows in (("train", train_rows), ("test", test_rows)):
+        pd.DataFrame(rows)[["instruction", "output"]].to_csv(out / f"arithmetic_{name}.csv", index=False)
+    splits = DatasetDict(train=Dataset.from_list(train_rows).select_columns(["instruction", "output"]),
+                         validation=Dataset.from_list(test_rows).select_columns(["instruction", "output"]))
+    dataset = splits["train"]
+
+# %% [markdown]
+# ## 3. 読み込んだデータを見る
+
+# %%
+if dataset is None:
+    raise ValueError(f"SOURCE「{cfg.SOURCE}」は csv / hub / text / arithmetic のどれかにしてください。")
+print(f"{cfg.SOURCE}: {len(dataset)} 行")
 dataset.to_pandas().head(8)
 
 # %% [markdown]
-# ## 2. 1 行は何トークン？
+# ## 4. 1 行は何トークン？
 # 学習では 1 行を「プロンプト (チャットテンプレートで包んだ質問) + 答え + EOS」のトークン列にします。
 # **EOS** (end of sequence) は「ここで答えが終わり」という印のトークンで、これを学ばないとモデルは答えを止められません。
-# `MAX_LENGTH` を超える行は後ろが切れてしまうので、ここで数を確かめます。
+# `MAX_LENGTH` を超える行は後ろが切れてしまうので、ここで数を確かめます (text では長い段落はブロックに分けるので切れません)。
 
 # %%
 from transformers import AutoTokenizer
 
-from helpers import models, plots
+from helpers import models, plots, prompts
 from helpers.errors import japanese_errors
-from helpers.prompts import build_example
 
 with japanese_errors(cfg.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(models.resolve(cfg.MODEL))
-lengths = [len(build_example(tokenizer, row["instruction"], row["output"], 10**9)["input_ids"]) for row in dataset]
+lengths = prompts.lengths(dataset, tokenizer)
 too_long = sum(length > cfg.MAX_LENGTH for length in lengths)
 print(f"MAX_LENGTH={cfg.MAX_LENGTH} を超える行: {too_long} / {len(lengths)}")
 plots.length_histogram(lengths, cfg.MAX_LENGTH)
 pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T
 
 # %% [markdown]
-# ## 3. 学習用と検証用に分けて保存
-# 検証用 (validation) の行は学習に使いません。学習後、覚えた質問 (train) と、見ていない言い回し (validation) の両方で答えを比べます。
-# 同じ `SEED` なら、何度実行しても同じ分け方になります。
+# ## 5. 学習用と検証用に分けて保存
+# 検証用 (validation) の行は学習に使いません。学習後、覚えた質問 (train) と、見ていない質問 (validation) の両方で答えを比べます。
+# 同じ `SEED` なら、何度実行しても同じ分け方になります (計算問題は、作った時点で重ならない 2 組に分かれています)。
 
 # %%
-splits = data.split(dataset, cfg.VALIDATION_RATIO, seed=cfg.SEED)
+if splits is None:
+    splits = data.split(dataset, cfg.VALIDATION_RATIO, seed=cfg.SEED)
 folder = data.save_prepared(splits, out)
 print(f"保存しました: {folder}  (train {len(splits['train'])} 行 / validation {len(splits['validation'])} 行)")
-splits["validation"].to_pandas()
+splits["validation"].to_pandas().head(10)
 
 # %% [markdown]
 # ## まとめと次のステップ

@@ -96,6 +96,7 @@ with japanese_errors(cfg.MODEL):
 # 各行を「プロンプト + 答え + EOS」のトークン列にし、**ラベル** (各位置で正解とする次のトークン) のうち
 # プロンプト部分を `-100` (損失を計算しない印) にします。こうすると、モデルは質問を真似するのではなく **答え方** を学びます。
 # 最後の EOS も学習するので、答え終わったら止まるようになります。
+# 02 で text を選んだときは、文章をつなげて `MAX_LENGTH` トークンずつのブロックに区切り、すべてのトークンを学習します。
 
 # %%
 from helpers.prompts import tokenize
@@ -180,8 +181,14 @@ from helpers import generation
 model.save_pretrained(out / "adapter")
 tokenizer.save_pretrained(out / "adapter")
 sample = splits["train"].select(range(min(3, len(splits["train"]))))
-pd.DataFrame({"質問": sample["instruction"], "正解": sample["output"],
-              "学習後の答え": generation.answer(model, tokenizer, sample["instruction"])})
+if data.is_text(splits):  # text: continue the opening of a training paragraph
+    openings, expected = data.continuations(sample["text"])
+    shown = pd.DataFrame({"書き出し": openings, "元の文章": expected,
+                          "学習後の続き": generation.answer(model, tokenizer, openings, chat=False)})
+else:
+    shown = pd.DataFrame({"質問": sample["instruction"], "正解": sample["output"],
+                          "学習後の答え": generation.answer(model, tokenizer, sample["instruction"])})
+shown
 
 # %% [markdown]
 # ## まとめと次のステップ

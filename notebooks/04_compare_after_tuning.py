@@ -89,23 +89,35 @@ model = PeftModel.from_pretrained(base, adapter_dir)
 # %% [markdown]
 # ## 3. 学習前と学習後で答えさせる
 # 学習データに無い 01 の質問が control です。control の期待する答えは一般的な知識 (01 の `expected`) です。
+# 02 で text を選んだときは、質問の代わりに段落の書き出しを渡して続きを書かせ、段落ごとの **perplexity** も比べます。
 
 # %%
 from helpers import generation, scores
 
-known = set(splits["train"]["instruction"]) | set(splits["validation"]["instruction"])
-control = baseline[~baseline["question"].isin(known)]
-question_sets = {
-    "train": (splits["train"]["instruction"], splits["train"]["output"]),
-    "heldout": (splits["validation"]["instruction"], splits["validation"]["output"]),
-    "control": (list(control["question"]), list(control["expected"])),
-}
-trained_answers = sorted(set(splits["train"]["output"]))
-tables = []
-for split, (questions, expected) in question_sets.items():
+if data.is_text(splits):
+    control = baseline
+    texts = {"train": splits["train"]["text"], "heldout": splits["validation"]["text"]}
     with model.disable_adapter():
-        before = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS)
-    after = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS)
+        before_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
+    after_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
+    perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
+    perplexity.to_csv(out / "perplexity.csv")
+    display(perplexity)
+    question_sets = {name: (*data.continuations(t), False) for name, t in texts.items()}
+    trained_answers = []
+else:
+    known = set(splits["train"]["instruction"]) | set(splits["validation"]["instruction"])
+    control = baseline[~baseline["question"].isin(known)]
+    question_sets = {"train": (splits["train"]["instruction"], splits["train"]["output"], True),
+                     "heldout": (splits["validation"]["instruction"], splits["validation"]["output"], True)}
+    trained_answers = sorted(set(splits["train"]["output"]))
+question_sets["control"] = (list(control["question"]), list(control["expected"]), True)
+
+tables = []
+for split, (questions, expected, chat) in question_sets.items():
+    with model.disable_adapter():
+        before = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS, chat=chat)
+    after = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS, chat=chat)
     tables.append(scores.comparison(split, questions, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)

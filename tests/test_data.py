@@ -78,6 +78,14 @@ def test_drop_if_filter_is_applied_and_reported(tmp_path, capsys):
     assert "3 行を除きました" in capsys.readouterr().out
 
 
+def test_rows_are_reported_by_their_original_number_after_a_filter(tmp_path, capsys):
+    rows = [{"instruction": "q", "output": "a", "flag": 1}] * 3 + [{"instruction": "q", "output": "", "flag": 0}]
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert len(data.load_hub(str(path), drop_if="flag == 1")) == 0
+    assert "0 始まり): [3]" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("condition, cell, expected", [
     ("ng_translation == 1", "1", True), ("ng_translation == 1", 1, True), ("ng_translation == 1", "0", False),
     ("score >= 2.5", 3, True), ("score < 2.5", "3", False), ("category != 'open_qa'", "open_qa", False)])

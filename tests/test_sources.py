@@ -1,0 +1,58 @@
+"""Notebook 02 with each data source, and text mode through 03 and 04, on the tiny model."""
+import json
+
+import pandas as pd
+import pytest
+
+from helpers import notebooks
+
+
+def prepared(out, split):
+    return [json.loads(line) for line in (out / "prepared" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def run_02(monkeypatch, tmp_path, **env):
+    for name, value in env.items():
+        monkeypatch.setenv(f"TUTORIAL_{name}", value)
+    notebooks.run(tmp_path, only="02")
+    return prepared(tmp_path, "train"), prepared(tmp_path, "validation")
+
+
+def test_hub_source_on_a_local_file(monkeypatch, tmp_path):
+    train, validation = run_02(monkeypatch, tmp_path, SOURCE="hub", DATASET_ID="../datasets/hub_style_sample.jsonl",
+                               DROP_IF="ng_translation == 1")
+    rows = train + validation
+    assert len(rows) == 9  # 12 rows - 2 bad translations - 1 without an answer
+    assert not any(r["output"] in ("xxxx", "yyyy", "") for r in rows)
+    assert {"instruction": "次の国の首都を教えてください。\nフランス", "output": "パリです。"} in rows
+
+
+def test_arithmetic_source(monkeypatch, tmp_path):
+    train, validation = run_02(monkeypatch, tmp_path, SOURCE="arithmetic", TRAIN_SIZE="60", TEST_SIZE="20",
+                               QUESTION_STYLE="japanese", OPERATIONS="+×")
+    assert (len(train), len(validation)) == (60, 20)
+    assert not {r["instruction"] for r in train} & {r["instruction"] for r in validation}
+    assert all("たす" in r["instruction"] or "かける" in r["instruction"] for r in train)
+    saved = pd.read_csv(tmp_path / "arithmetic_test.csv", dtype=str)
+    assert list(saved.columns) == ["instruction", "output"] and len(saved) == 20
+
+
+def test_text_source(monkeypatch, tmp_path):
+    train, validation = run_02(monkeypatch, tmp_path, SOURCE="text")
+    assert len(train) + len(validation) == 12 and set(train[0]) == {"text"}
+
+
+def test_csv_source_refuses_a_broken_file_in_strict_mode(monkeypatch, tmp_path):
+    with pytest.raises(Exception, match="5 件の問題"):
+        run_02(monkeypatch, tmp_path, SOURCE="csv", CSV_PATH="../datasets/broken_example.csv")
+
+
+def test_text_mode_end_to_end_lowers_perplexity(monkeypatch, tmp_path):
+    for name, value in {"SOURCE": "text", "EPOCHS": "20", "MAX_LENGTH": "64"}.items():
+        monkeypatch.setenv(f"TUTORIAL_{name}", value)
+    notebooks.run(tmp_path)
+    perplexity = pd.read_csv(tmp_path / "perplexity.csv", index_col=0)
+    for split in ("train", "heldout"):
+        assert perplexity.loc[split, "perplexity_after"] < 0.5 * perplexity.loc[split, "perplexity_before"]
+    table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
+    assert set(table["split"]) == {"train", "heldout", "control"}
