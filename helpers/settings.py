@@ -29,6 +29,8 @@ def collect(**values) -> SimpleNamespace:
 
 
 def save(settings: SimpleNamespace, path: Path) -> None:
+    if int(os.environ.get("RANK", 0)):  # under `accelerate launch` / torchrun one process writes
+        return
     Path(path).write_text(json.dumps(vars(settings), ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -14,10 +14,11 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/03_lora_finetune.ipynb)
 #
 # **このノートブックでやること**
-# 1. 02 で作ったデータを、プロンプト部分を学習しない形 (ラベルのマスク) に変換する
-# 2. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) を設定する
-# 3. `Trainer` で学習し、学習用と検証用の損失 (loss) をグラフで見る
-# 4. 学習した LoRA の重み (**アダプター**、数 MB〜数十 MB) を出力フォルダに保存する
+# 1. 学習の前に「GPU のメモリに収まるか」を見積もる
+# 2. 02 で作ったデータを、プロンプト部分を学習しない形 (ラベルのマスク) に変換する
+# 3. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) を設定する。メモリが足りなければ **QLoRA** (元の重みを 4 ビットに圧縮して読み込む LoRA)
+# 4. `Trainer` で学習し、学習用と検証用の損失 (loss) をグラフで見る。途中で Colab が切れても、もう一度実行すれば続きから再開します
+# 5. 検証用の損失がいちばん低かったエポックのアダプター (LoRA の重み、数 MB〜数十 MB) を出力フォルダに保存する
 #
 # **かかる時間**: Colab の T4 で、既定の設定とサンプルデータなら 5 分ほど。練習用モデルなら CPU で 1 分ほど。
 #
@@ -49,6 +50,9 @@ import helpers
 # - 学習率 (learning rate): 1 回の更新でどれだけ重みを動かすか。大きすぎると壊れ、小さすぎると覚えません。
 # - バッチサイズ × 勾配累積 (gradient accumulation) = 1 回の更新で使う行数。メモリが足りないときはバッチサイズを下げて累積を増やします。
 # - LoRA の r (ランク) と alpha: 追加する行列の大きさと効き具合。dropout は過学習を抑えます。
+# - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。メモリが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
+# - `GRADIENT_CHECKPOINTING`: 途中の計算結果を捨てて必要なときに計算し直し、メモリを節約します (2〜3 割遅くなります)。
+# - `RESUME`: 同じ設定のチェックポイントがあれば、そこから続けます。
 
 # %%
 # @title 学習の設定
@@ -61,38 +65,73 @@ LORA_R = 8  # @param {type:"integer"}
 LORA_ALPHA = 16  # @param {type:"integer"}
 LORA_DROPOUT = 0.05  # @param {type:"number"}
 MAX_LENGTH = 256  # @param {type:"integer"}
+USE_4BIT = False  # @param {type:"boolean"}
+GRADIENT_CHECKPOINTING = False  # @param {type:"boolean"}
+RESUME = True  # @param {type:"boolean"}
 SEED = 42  # @param {type:"integer"}
 
 import pandas as pd
 
-from helpers import data, env, models, settings
+from helpers import data, env, models, settings, training
 
 cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, BATCH_SIZE=BATCH_SIZE,
-                       GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA,
-                       LORA_DROPOUT=LORA_DROPOUT, MAX_LENGTH=MAX_LENGTH, SEED=SEED)
+                       GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA, LORA_DROPOUT=LORA_DROPOUT,
+                       MAX_LENGTH=MAX_LENGTH, USE_4BIT=USE_4BIT, GRADIENT_CHECKPOINTING=GRADIENT_CHECKPOINTING,
+                       RESUME=RESUME, SEED=SEED)
 out = env.output_dir()
 splits = data.load_prepared(out)
-settings.save(cfg, out / "train_settings.json")
+settings.save(cfg, out / "train_settings.json")  # `python -m helpers.train --config` でも同じ学習ができます
 precision = env.choose_precision()
 print(precision.reason)
 
 # %% [markdown]
-# ## 2. モデルとトークナイザーを読み込む
-# 01 と同じ読み込み方です。
+# ## 2. メモリは足りる？
+# モデルの設定ファイル (config) だけから、学習に必要な GPU メモリを見積もります:
+# 重み + LoRA アダプター + その勾配 + オプティマイザーの状態 + 活性化 (途中の計算結果) + 出力 (logits)。
+# 足りないときは、何を変えればよいかを順に表示します。見積もりなので ±2 割ほどずれます。
 
 # %%
-from transformers import AutoModelForCausalLM, AutoTokenizer
+import torch
+from transformers import AutoConfig
 
+from helpers import memory
 from helpers.errors import japanese_errors
 
 model_path = models.resolve(cfg.MODEL)
 with japanese_errors(cfg.MODEL):
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=precision.dtype, attn_implementation="sdpa", device_map=precision.device)
+    model_config = AutoConfig.from_pretrained(model_path)
+needed = memory.estimate(memory.shape(model_config), lora_r=cfg.LORA_R, batch_size=cfg.BATCH_SIZE,
+                         max_length=cfg.MAX_LENGTH, four_bit=cfg.USE_4BIT,
+                         weight_bytes=torch.finfo(precision.dtype).bits // 8,
+                         gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,
+                         eight_bit_optimizer=cfg.USE_4BIT and precision.device == "cuda")
+free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None
+print(memory.advice(needed, free, four_bit=cfg.USE_4BIT, gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,
+                    batch_size=cfg.BATCH_SIZE, max_length=cfg.MAX_LENGTH))
+memory.table(needed).T
 
 # %% [markdown]
-# ## 3. 学習データをトークンにする: プロンプトはマスク、答えと EOS を学習
+# ## 3. モデルとトークナイザーを読み込む
+# 01 と同じ読み込み方です。`USE_4BIT` のときは `BitsAndBytesConfig` で 4 ビット (NF4, double quantization) にし、
+# 計算は 1 で決めた精度 (T4 なら fp16) で行います。`prepare_model_for_kbit_training` は 4 ビットのモデルを学習できる状態に整えます。
+
+# %%
+from peft import prepare_model_for_kbit_training
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=precision.dtype) if cfg.USE_4BIT else None
+with japanese_errors(cfg.MODEL):
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=precision.dtype, attn_implementation="sdpa", quantization_config=quantization,
+        device_map=training.device_map(precision.device))
+if cfg.USE_4BIT:
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING)
+print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
+
+# %% [markdown]
+# ## 4. 学習データをトークンにする: プロンプトはマスク、答えと EOS を学習
 # 各行を「プロンプト + 答え + EOS」のトークン列にし、**ラベル** (各位置で正解とする次のトークン) のうち
 # プロンプト部分を `-100` (損失を計算しない印) にします。こうすると、モデルは質問を真似するのではなく **答え方** を学びます。
 # 最後の EOS も学習するので、答え終わったら止まるようになります。
@@ -109,9 +148,10 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(example["input_ids
               "学習する？": ["-" if label == -100 else "◯" for label in example["labels"]]}).T
 
 # %% [markdown]
-# ## 4. LoRA の設定
+# ## 5. LoRA の設定
 # `target_modules="all-linear"` で、注意機構と MLP のすべての線形層に LoRA を付けます。
 # 学習するパラメータが全体の何 % かを表示します。GPU の fp16 学習でも、LoRA のパラメータは fp32 のまま保たれます (PEFT の既定)。
+# こうしないと fp16 の学習が「Attempting to unscale FP16 gradients」というエラーで止まります。
 # LoRA の行列は乱数で初期化されるので、先に `set_seed` で乱数の種を固定します (同じ設定なら毎回同じ結果になります)。
 
 # %%
@@ -123,11 +163,19 @@ lora_config = LoraConfig(r=cfg.LORA_R, lora_alpha=cfg.LORA_ALPHA, lora_dropout=c
                          target_modules="all-linear", task_type="CAUSAL_LM")
 model = get_peft_model(model, lora_config)
 model.print_trainable_parameters()
+steps = training.optimizer_steps(len(train_data), cfg.BATCH_SIZE, cfg.GRAD_ACCUM, cfg.EPOCHS)
+print(f"重みの更新回数: {steps} 回")
+training.warn_few_steps(steps, precision.fp16)
 
 # %% [markdown]
-# ## 5. 学習する
-# `TrainingArguments` に設定をまとめ、`Trainer` で学習します。1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダに書きます。
-# `DataCollatorForSeq2Seq` はバッチの中でいちばん長い行に合わせて詰め物 (padding) をし、ラベルの詰め物は `-100` にします。
+# ## 6. 学習する
+# `TrainingArguments` に設定をまとめ、`Trainer` で学習します。
+# - 1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダ (Colab では Drive) に書きます。
+#   接続が切れたら、このノートブックを上から実行し直すと、最後のチェックポイントから再開します。
+# - `load_best_model_at_end`: 学習の最後に、検証用の損失がいちばん低かったエポックの重みに戻します (過学習する前の時点)。
+# - `train_sampling_strategy="group_by_length"` と `DataCollatorForSeq2Seq`: 長さの近い行を同じバッチにまとめ、
+#   バッチの中でいちばん長い行に合わせてだけ詰め物 (padding) をします。全部を `MAX_LENGTH` まで詰めるより速く、メモリも少なくて済みます。
+# - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
 
 # %%
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -144,21 +192,32 @@ args = TrainingArguments(
     eval_strategy="epoch",
     save_strategy="epoch",
     save_total_limit=2,
+    load_best_model_at_end=True,
+    metric_for_best_model="eval_loss",
+    train_sampling_strategy="group_by_length",
+    activation_checkpointing=cfg.GRADIENT_CHECKPOINTING,  # (以前の名前は gradient_checkpointing)
+    optim="paged_adamw_8bit" if cfg.USE_4BIT and precision.device == "cuda" else "adamw_torch",
     fp16=precision.fp16,
     bf16=precision.bf16,
     use_cpu=precision.device == "cpu",
+    include_num_input_tokens_seen="non_padding",
     seed=cfg.SEED,
     report_to="none",
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
-                  data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
+                  processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
+checkpoint = training.resume_point(out / "checkpoints", vars(cfg), resume=cfg.RESUME)
+if checkpoint:
+    print(f"{checkpoint} から再開します。")
 env.prepare_cpu()
 with japanese_errors("学習"):
-    result = trainer.train()
-print(f"学習時間: {result.metrics['train_runtime']:.0f} 秒")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+runtime = result.metrics["train_runtime"]
+print(f"学習時間: {runtime:.0f} 秒 / 速さ: {trainer.state.num_input_tokens_seen / runtime:,.0f} トークン/秒 (詰め物を除く)"
+      f" / メモリの最大: {training.peak_memory_mb():,.0f} MiB")
 
 # %% [markdown]
-# ## 6. 損失 (loss) のグラフ
+# ## 7. 損失 (loss) のグラフと、いちばん良かったエポック
 # train の損失は学習データへの当てはまり、validation の損失は見ていないデータへの当てはまりです。
 # train だけ下がって validation が上がり始めたら **過学習** (丸暗記して応用が利かない状態) のサインです。
 
@@ -169,17 +228,18 @@ history = plots.loss_history(trainer.state.log_history)
 history.to_csv(out / "loss_history.csv")
 figure = plots.plot_loss(history)
 figure.savefig(out / "loss.png", dpi=120)
+best, best_loss = training.best_epoch(trainer.state.log_history)
+print(f"検証用の損失がいちばん低かったのは epoch {best:g} (validation loss {best_loss:.3f}) です。この時点のアダプターを保存します。")
 history.tail()
 
 # %% [markdown]
-# ## 7. アダプターを保存して、少し試す
+# ## 8. アダプターを保存して、少し試す
 # 保存されるのは LoRA の追加部分だけなので小さなファイルです。04 で元のモデルと組み合わせて使います。
 
 # %%
 from helpers import generation
 
-model.save_pretrained(out / "adapter")
-tokenizer.save_pretrained(out / "adapter")
+trainer.save_model(str(out / "adapter"))
 sample = splits["train"].select(range(min(3, len(splits["train"]))))
 if data.is_text(splits):  # text: continue the opening of a training paragraph
     openings, expected = data.continuations(sample["text"])
@@ -192,7 +252,8 @@ shown
 
 # %% [markdown]
 # ## まとめと次のステップ
-# - プロンプトをマスクしたデータで LoRA を学習し、損失のグラフとアダプター (`adapter/`) を出力フォルダに保存しました。
+# - メモリを見積もり、プロンプトをマスクしたデータで LoRA (または QLoRA) を学習し、損失のグラフと、いちばん良かったエポックのアダプター (`adapter/`) を出力フォルダに保存しました。
 # - 答えが正しくないときは、まずエポック数を増やすか学習率を少し上げてみてください。
+# - 同じ学習はコマンドでも実行できます: `python -m helpers.train --config 出力フォルダ/train_settings.json` (GPU が複数あれば `accelerate launch -m helpers.train --config …`)。
 #
 # 次は **04_compare_after_tuning** で、学習前と学習後の答えを並べて比べます。

@@ -68,22 +68,24 @@ print(f"モデル: {trained.MODEL} / アダプター: {adapter_dir}")
 
 # %% [markdown]
 # ## 2. 元のモデル + アダプターを読み込む
-# `PeftModel.from_pretrained` で、元のモデルに LoRA アダプターを重ねます。
+# `PeftModel.from_pretrained` で、元のモデルに LoRA アダプターを重ねます。03 で 4 ビット (QLoRA) にしたときは、ここでも 4 ビットで読み込みます。
 # `with model.disable_adapter():` の中ではアダプターが外れ、学習前と同じ答えになります。
 
 # %%
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from helpers import models
 from helpers.errors import japanese_errors
 
 precision = env.choose_precision()
+quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=precision.dtype) if trained.USE_4BIT else None
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(models.resolve(trained.MODEL))
     base = AutoModelForCausalLM.from_pretrained(
         models.resolve(trained.MODEL), dtype=precision.dtype, attn_implementation="sdpa",
-        device_map=precision.device)
+        quantization_config=quantization, device_map=precision.device)
 model = PeftModel.from_pretrained(base, adapter_dir)
 
 # %% [markdown]

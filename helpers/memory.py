@@ -1,0 +1,81 @@
+"""Will it fit? A training-memory estimate from the model's config alone (no weights downloaded).
+
+weights + LoRA adapter + its gradients + optimizer state + activations (+ logits), compared with
+the GPU's free memory, with advice when it will not fit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+GiB = 2**30
+CUDA_CONTEXT = 0.5 * GiB  # CUDA/cuBLAS workspace that every process pays
+
+
+@dataclass
+class Shape:
+    params: int         # all parameters
+    lora_params: int    # LoRA A+B for every Linear but the output head, at rank 1
+    layers: int
+    hidden: int
+    vocab: int
+
+
+def shape(config) -> Shape:
+    """Count parameters and Linear shapes on the meta device (no memory, no download)."""
+    from transformers import AutoModelForCausalLM
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    head = model.get_output_embeddings()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    params = sum(p.numel() for p in model.parameters())
+    return Shape(params, sum(m.in_features + m.out_features for m in linears),
+                 config.num_hidden_layers, config.hidden_size, config.vocab_size)
+
+
+def estimate(s: Shape, *, lora_r: int, batch_size: int, max_length: int, four_bit: bool,
+             weight_bytes: int = 2, gradient_checkpointing: bool = False, eight_bit_optimizer: bool = False) -> dict:
+    """Bytes per part of LoRA training memory (an estimate: real use varies by ±20%)."""
+    tokens = batch_size * max_length
+    lora = s.lora_params * lora_r
+    # per layer and token, Korthikanti et al. (2022) give ~34·h bytes of fp16 activations (attention
+    # scores are not stored with SDPA); checkpointing keeps only each layer's input plus one layer.
+    per_layer = 34 * s.hidden * tokens
+    activations = (s.layers * 2 * s.hidden * tokens + per_layer) if gradient_checkpointing else s.layers * per_layer
+    return {
+        "weights": s.params * (0.5 * 1.03 if four_bit else weight_bytes),  # NF4 + double-quant constants
+        "adapter": lora * 4,                                                  # fp32
+        "gradients": lora * 4,
+        "optimizer": lora * (2 if eight_bit_optimizer else 8),                # Adam m and v
+        "activations": activations,
+        "logits": tokens * s.vocab * 4 * 2,                                   # fp32 logits and their gradient
+        "cuda_context": CUDA_CONTEXT,
+    }
+
+
+def table(parts: dict) -> pd.DataFrame:
+    frame = pd.DataFrame({"GiB": {k: v / GiB for k, v in parts.items()}}).round(2)
+    frame.loc["合計"] = frame["GiB"].sum().round(2)
+    return frame
+
+
+def advice(parts: dict, free_bytes: int | None, *, four_bit: bool, gradient_checkpointing: bool,
+           batch_size: int, max_length: int) -> str:
+    """A Japanese verdict: fits or not, and what to change first."""
+    total = sum(parts.values())
+    if free_bytes is None:
+        return f"推定 {total / GiB:.1f} GiB (GPU がないので比べられません。T4 の空きは約 14.5 GiB です)。"
+    if total <= 0.9 * free_bytes:
+        return f"推定 {total / GiB:.1f} GiB / 空き {free_bytes / GiB:.1f} GiB: 収まりそうです。"
+    tips = []
+    if not four_bit:
+        tips.append("USE_4BIT をオン (QLoRA: 重みが約 1/4 に)")
+    if not gradient_checkpointing:
+        tips.append("GRADIENT_CHECKPOINTING をオン (活性化のメモリが大きく減る代わりに 2〜3 割遅くなる)")
+    if batch_size > 1:
+        tips.append(f"BATCH_SIZE を {max(1, batch_size // 2)} にして GRAD_ACCUM を 2 倍に (1 回の更新に使う行数は同じ)")
+    tips.append(f"MAX_LENGTH を短く (今 {max_length}; 02 のトークン数の分布を見て決める)")
+    return (f"推定 {total / GiB:.1f} GiB / 空き {free_bytes / GiB:.1f} GiB: 足りない見込みです。次の順に試してください:\n"
+            + "\n".join(f"  {i}. {tip}" for i, tip in enumerate(tips, 1)))

@@ -1,0 +1,93 @@
+"""What notebook 03 needs around `Trainer`: step counts, resuming, the best epoch, figures."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+# fp16's GradScaler starts at scale 65536 and skips every step whose gradients overflow, halving
+# the scale each time; the first few steps of a run often change nothing.
+FP16_WARMUP_STEPS = 5
+SETTINGS_FILE = "tutorial_settings.json"
+
+
+def optimizer_steps(rows: int, batch_size: int, grad_accum: int, epochs: int, processes: int | None = None) -> int:
+    """Weight updates in a run: batches per epoch (per process under DDP), divided by accumulation, times epochs."""
+    processes = processes or world_size()
+    return math.ceil(math.ceil(rows / (batch_size * processes)) / grad_accum) * epochs
+
+
+def warn_few_steps(steps: int, fp16: bool) -> str:
+    """Print (and return) a Japanese warning when an fp16 run is too short for the GradScaler."""
+    if fp16 and steps < 4 * FP16_WARMUP_STEPS:
+        message = (f"注意: 重みの更新は {steps} 回だけです。fp16 では最初の数回 (目安 {FP16_WARMUP_STEPS} 回) の更新が"
+                   f"スキップされることがあるので、少なくとも {4 * FP16_WARMUP_STEPS} 回になるよう EPOCHS を増やすか、"
+                   "BATCH_SIZE × GRAD_ACCUM を小さくしてください。")
+        print(message)
+        return message
+    return ""
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest `checkpoint-N` whose trainer state was written: `Trainer` writes that file last,
+    so a run cut off while saving leaves a half-written folder that must not be resumed from."""
+    complete = [c for c in Path(folder).glob("checkpoint-*") if (c / "trainer_state.json").exists()]
+    return str(max(complete, key=lambda c: int(c.name.split("-")[1]))) if complete else None
+
+
+def resume_point(folder: Path, settings: dict, resume: bool = True) -> str | None:
+    """The last complete checkpoint of an interrupted run with the same settings, else None.
+
+    Checkpoints from other settings (or when `resume` is off) are removed, never mixed in.
+    Under DDP the first process decides and cleans up; the others wait for it.
+    """
+    folder = Path(folder)
+    saved = folder / SETTINGS_FILE
+    if is_main_process() and not (resume and saved.exists()
+                                  and json.loads(saved.read_text(encoding="utf-8")) == settings):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        saved.write_text(json.dumps(settings, ensure_ascii=False, indent=2), encoding="utf-8")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return last_complete_checkpoint(folder) if resume else None
+
+
+def best_epoch(log_history: list[dict]) -> tuple[float, float]:
+    """(epoch, validation loss) of the lowest validation loss."""
+    evals = [(e["eval_loss"], e["epoch"]) for e in log_history if "eval_loss" in e]
+    loss, epoch = min(evals)
+    return epoch, loss
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated by torch, or this process's peak resident memory on CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def real_tokens(dataset) -> int:
+    """Tokens that are not padding (padding is added per batch by the collator)."""
+    return sum(len(ids) for ids in dataset["input_ids"])
+
+
+def world_size() -> int:
+    """Processes in this run (`torchrun` / `accelerate launch` set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", 0)) == 0
+
+
+def device_map(device: str):
+    """Where `from_pretrained` puts the model: this process's GPU (one per process under DDP) or CPU."""
+    return {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else device

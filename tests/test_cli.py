@@ -1,0 +1,106 @@
+"""`python -m helpers.train`: the notebook's training from the command line, resumed after a
+kill, and under `accelerate launch` with two processes (DDP on CPU)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import data
+from helpers.env import REPO_ROOT
+
+SETTINGS = {"MODEL": "tiny", "EPOCHS": 10, "LEARNING_RATE": 1e-3, "BATCH_SIZE": 4, "GRAD_ACCUM": 1, "LORA_R": 8,
+            "LORA_ALPHA": 16, "LORA_DROPOUT": 0.05, "MAX_LENGTH": 64, "USE_4BIT": False,
+            "GRADIENT_CHECKPOINTING": False, "RESUME": True, "SEED": 42}
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return data.split(data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv"), 0.2, seed=42)
+
+
+def workspace(tmp_path, prepared, **changes):
+    out = tmp_path / "out"
+    data.save_prepared(prepared, out)
+    config = tmp_path / "train_settings.json"
+    config.write_text(json.dumps(SETTINGS | changes), encoding="utf-8")
+    return out, config
+
+
+def command(config, out, launcher=()):
+    return [*launcher, "-m", "helpers.train", "--config", str(config), "--output-dir", str(out)]
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("TUTORIAL_")}
+
+
+def run(args):
+    result = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, env=clean_env(), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def final_losses(out):
+    history = pd.read_csv(out / "loss_history.csv", index_col=0)
+    return history["validation_loss"].dropna()
+
+
+def test_cli_trains_with_the_saved_settings(tmp_path, prepared):
+    out, config = workspace(tmp_path, prepared)
+    printed = run([sys.executable, *command(config, out)])
+    assert "学習時間" in printed and "epoch 10" in printed
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    losses = final_losses(out)
+    assert len(losses) == 10 and losses.iloc[-1] < 0.5 * losses.iloc[0]
+
+
+def complete_checkpoints(out):
+    return sorted(int(p.parent.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, prepared):
+    whole_out, whole_config = workspace(tmp_path / "whole", prepared, EPOCHS=20)
+    run([sys.executable, *command(whole_config, whole_out)])
+
+    out, config = workspace(tmp_path / "cut", prepared, EPOCHS=20)
+    process = subprocess.Popen([sys.executable, *command(config, out)], cwd=REPO_ROOT, env=clean_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not [s for s in complete_checkpoints(out) if s >= 24] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # like a Colab disconnect: no chance to clean up
+    process.wait()
+    assert not (out / "adapter").exists(), "the run finished before it could be interrupted"
+
+    printed = run([sys.executable, *command(config, out)])
+    assert "から再開します" in printed
+    resumed, whole = final_losses(out), final_losses(whole_out)
+    assert list(resumed.index) == list(whole.index) == list(range(1, 21))
+    assert resumed.iloc[-1] == pytest.approx(whole.iloc[-1], rel=1e-3)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_with_accelerate_launch(tmp_path, prepared):
+    out, config = workspace(tmp_path, prepared)
+    accelerate = Path(sys.executable).parent / "accelerate"
+    launcher = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
+    printed = run(command(config, out, launcher))
+    assert printed.count("重みの更新回数: 40 回") == 2  # each process: half the rows, 4 per batch, 10 epochs
+    state = json.loads((out / "checkpoints" / "checkpoint-40" / "trainer_state.json").read_text())
+    assert state["global_step"] == 40 and state["epoch"] == 10
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    losses = final_losses(out)
+    assert losses.iloc[-1] < losses.iloc[0]

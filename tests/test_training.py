@@ -1,0 +1,99 @@
+"""Training helpers: step counts, fp16 warning, resume, best epoch, memory estimate, fp32 LoRA."""
+import json
+
+import pytest
+import torch
+from transformers import LlamaConfig
+
+from helpers import memory, training
+
+
+def test_optimizer_steps():
+    assert training.optimizer_steps(32, 4, 1, 10) == 80  # one process here
+    assert training.optimizer_steps(33, 4, 2, 1) == 5      # 9 batches, accumulated in twos → 5 updates
+    assert training.optimizer_steps(32, 4, 1, 2, processes=2) == 8
+
+
+def test_fp16_few_steps_warning(capsys):
+    assert "20 回" in training.warn_few_steps(8, fp16=True)
+    assert "注意" in capsys.readouterr().out
+    assert training.warn_few_steps(8, fp16=False) == ""
+    assert training.warn_few_steps(40, fp16=True) == ""
+
+
+def test_best_epoch_is_the_lowest_validation_loss_not_the_last():
+    history = [{"loss": 3.0, "epoch": 1}, {"eval_loss": 2.0, "epoch": 1}, {"eval_loss": 1.2, "epoch": 2},
+               {"eval_loss": 1.1, "epoch": 3}, {"eval_loss": 1.4, "epoch": 4}, {"eval_loss": 1.9, "epoch": 5}]
+    assert training.best_epoch(history) == (3, 1.1)
+
+
+def checkpoint(folder, step, complete=True):
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if complete:
+        (path / "trainer_state.json").write_text("{}")
+    return str(path)
+
+
+def test_resume_only_complete_checkpoints_of_the_same_settings(tmp_path):
+    folder, settings = tmp_path / "checkpoints", {"EPOCHS": 3}
+    assert training.resume_point(folder, settings) is None  # first run: nothing to resume
+    checkpoint(folder, 8)
+    good = checkpoint(folder, 16)
+    checkpoint(folder, 24, complete=False)  # cut off while saving
+    assert training.resume_point(folder, settings) == good
+    assert training.resume_point(folder, settings, resume=False) is None
+    assert not list(folder.glob("checkpoint-*"))  # not resuming starts clean
+    checkpoint(folder, 8)
+    assert training.resume_point(folder, {"EPOCHS": 5}) is None  # other settings: start over
+    assert json.loads((folder / training.SETTINGS_FILE).read_text()) == {"EPOCHS": 5}
+    assert not list(folder.glob("checkpoint-*"))
+
+
+LLAMA_1_8B = LlamaConfig(vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
+                         num_attention_heads=16, num_key_value_heads=16, tie_word_embeddings=False)
+
+
+def test_shape_counts_parameters_and_lora_sizes():
+    s = memory.shape(LLAMA_1_8B)
+    per_layer = 4 * 2048 * 2048 + 3 * 2048 * 7168 + 2 * 2048  # attention, MLP, two norms
+    assert s.params == 24 * per_layer + 2 * 99584 * 2048 + 2048
+    # LoRA at rank 1 adds in+out per Linear: q,k,v,o (2048+2048 each), gate, up, down (2048+7168 each)
+    assert s.lora_params == 24 * (4 * 4096 + 3 * 9216)
+
+
+def test_estimate_arithmetic():
+    s = memory.Shape(params=1000, lora_params=10, layers=2, hidden=4, vocab=50)
+    parts = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=False)
+    assert parts["weights"] == 2000 and parts["adapter"] == 80 * 4 and parts["optimizer"] == 80 * 8
+    assert parts["activations"] == 2 * 34 * 4 * 6
+    assert parts["logits"] == 6 * 50 * 8
+    quantised = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=True,
+                                gradient_checkpointing=True, eight_bit_optimizer=True)
+    assert quantised["weights"] == pytest.approx(515)
+    assert quantised["activations"] == 2 * 2 * 4 * 6 + 34 * 4 * 6
+    assert quantised["optimizer"] == 80 * 2
+
+
+def test_advice_fits_or_lists_fixes_in_order():
+    s = memory.shape(LLAMA_1_8B)
+    small = memory.estimate(s, lora_r=8, batch_size=4, max_length=256, four_bit=False)
+    assert "収まりそうです" in memory.advice(small, int(14.5 * 2**30), four_bit=False, gradient_checkpointing=False,
+                                           batch_size=4, max_length=256)
+    big = memory.estimate(s, lora_r=8, batch_size=8, max_length=2048, four_bit=False)
+    text = memory.advice(big, int(14.5 * 2**30), four_bit=False, gradient_checkpointing=False,
+                         batch_size=8, max_length=2048)
+    assert "足りない" in text
+    assert text.index("USE_4BIT") < text.index("GRADIENT_CHECKPOINTING") < text.index("BATCH_SIZE を 4") < text.index("MAX_LENGTH")
+    assert "GPU がない" in memory.advice(small, None, four_bit=False, gradient_checkpointing=False,
+                                        batch_size=4, max_length=256)
+
+
+def test_lora_parameters_stay_fp32_on_an_fp16_model(tiny_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float16)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert next(p for n, p in model.named_parameters() if "base_layer" in n).dtype == torch.float16
