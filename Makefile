@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab notebooks clean
+.PHONY: demo test bench bench-gpu lab notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(STAMP)  ## run notebooks 01→04 on the tiny model, print before/after n
 
 test: $(STAMP)  ## unit tests + every notebook on the tiny model
 	$(PY) -m pytest
+
+bench: $(STAMP)  ## tutorial batching vs naive padding: tokens/s and peak memory (outputs/bench.json)
+	$(PY) -m helpers.bench
+
+bench-gpu: $(STAMP)  ## the same on a 1.8B-shaped Llama under T4 limits (needs a CUDA GPU)
+	$(PY) -m helpers.bench --gpu
 
 lab: $(STAMP)  ## Jupyter Lab on the notebooks
 	$(PY) -m pip install -q jupyterlab==4.6.6
