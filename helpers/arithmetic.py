@@ -6,6 +6,7 @@ never overlap: every problem is generated once and then dealt to one side.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -73,6 +74,20 @@ def question(a: Decimal, op: str, b: Decimal, style: str) -> str:
     symbol, word = OPERATIONS[op]
     right = f"({fmt(b)})" if b < 0 else fmt(b)
     return f"{fmt(a)} {symbol} {right} =" if style == "symbolic" else f"{fmt(a)}{word}{right}は？"
+
+
+_OPERAND = r"\(?(-?\d+(?:\.\d+)?)\)?"
+_QUESTION = re.compile(rf"^{_OPERAND}\s*([+\-×÷]|たす|ひく|かける|わる)\s*{_OPERAND}\s*(?:=|は？)$")
+_WORDS = {word: op for op, (_, word) in OPERATIONS.items()}
+
+
+def parse_question(text: str) -> tuple[float, str, float] | None:
+    """(a, operation, b) of a generated problem ("12 + 7 =" or "12たす7は？"), else None."""
+    match = _QUESTION.match(str(text).strip())
+    if not match:
+        return None
+    a, op, b = match.groups()
+    return float(a), _WORDS.get(op, op), float(b)
 
 
 def generate(train_size: int, test_size: int, spec: Spec, seed: int = 0) -> tuple[list[dict], list[dict]]:

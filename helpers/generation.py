@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .prompts import encode_prompt, ensure_pad_token, format_prompt, text_blocks
+from .prompts import IGNORE_INDEX, build_example, encode_prompt, ensure_pad_token, format_prompt, text_blocks
 
 
 @torch.no_grad()
@@ -41,3 +41,42 @@ def perplexity(model, tokenizer, texts: list[str], block_size: int = 256) -> flo
         total += model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
         count += ids.shape[1] - 1
     return float(torch.exp(torch.tensor(total / count)))
+
+
+@torch.no_grad()
+def answer_perplexity(model, tokenizer, questions: list[str], answers: list[str]) -> float:
+    """Perplexity of the expected answers given their prompts (prompt tokens not counted)."""
+    model.eval()
+    total, count = 0.0, 0
+    for question, expected in zip(questions, answers):
+        example = build_example(tokenizer, question, expected, 10**6)
+        labels = torch.tensor([example["labels"]], device=model.device)
+        scored = int((labels[:, 1:] != IGNORE_INDEX).sum())
+        loss = model(input_ids=torch.tensor([example["input_ids"]], device=model.device), labels=labels).loss
+        total, count = total + loss.item() * scored, count + scored
+    return float(torch.exp(torch.tensor(total / count)))
+
+
+@torch.no_grad()
+def weighted_number(model, tokenizer, questions: list[str], k: int = 3, max_new_tokens: int = 16) -> list[float | None]:
+    """Probability-weighted value of the k most likely answers (beam search), per question.
+
+    Numbers are several tokens long here, so instead of the first token's top-k the k best whole
+    answers are weighed by their sequence probabilities; answers without a number are left out.
+    """
+    from .evaluate import parse_number
+
+    ensure_pad_token(tokenizer)
+    model.eval()
+    values = []
+    for question in questions:
+        ids = torch.tensor([encode_prompt(tokenizer, format_prompt(tokenizer, question))], device=model.device)
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                             num_beams=k, num_return_sequences=k, do_sample=False, length_penalty=0.0,
+                             output_scores=True, return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
+        weights = torch.softmax(out.sequences_scores.float(), dim=0).tolist()
+        texts = tokenizer.batch_decode(out.sequences[:, ids.shape[1]:], skip_special_tokens=True)
+        parsed = [(w, parse_number(t)) for w, t in zip(weights, texts) if parse_number(t) is not None]
+        mass = sum(w for w, _ in parsed)
+        values.append(sum(w * v for w, v in parsed) / mass if parsed else None)
+    return values

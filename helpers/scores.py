@@ -7,13 +7,10 @@ from collections import Counter
 
 import pandas as pd
 
-_TRAILING = re.compile(r"[。．.！!？?、,]+$")
-
-
 def normalize(text: str) -> str:
-    """NFKC, no whitespace, no trailing punctuation: 「２４６８メートルです。」 == "2468メートルです"."""
-    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
-    return _TRAILING.sub("", text)
+    """NFKC, no whitespace, no punctuation: 「２４６８メートルです。」 == "2468メートルです"."""
+    text = unicodedata.normalize("NFKC", str(text))
+    return "".join(c for c in text if not c.isspace() and not unicodedata.category(c).startswith("P"))
 
 
 def exact_match(prediction: str, reference: str) -> bool:

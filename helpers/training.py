@@ -91,3 +91,21 @@ def is_main_process() -> bool:
 def device_map(device: str):
     """Where `from_pretrained` puts the model: this process's GPU (one per process under DDP) or CPU."""
     return {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else device
+
+
+def epoch_adapters_callback(folder: Path):
+    """A `Trainer` callback that keeps each epoch's adapter (LoRA weights only, small) in
+    `folder/epoch-NNN`, so notebook 04 can compare epochs and pick the one before overfitting."""
+    from transformers import TrainerCallback
+
+    class KeepEpochAdapters(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            if state.is_world_process_zero:
+                model.save_pretrained(Path(folder) / f"epoch-{round(state.epoch):03d}")
+
+    return KeepEpochAdapters()
+
+
+def epoch_folders(folder: Path) -> dict[int, Path]:
+    """{epoch: adapter folder} saved by `epoch_adapters_callback`."""
+    return {int(p.name.split("-")[1]): p for p in sorted(Path(folder).glob("epoch-*"))}

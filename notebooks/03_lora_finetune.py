@@ -176,6 +176,7 @@ training.warn_few_steps(steps, precision.fp16)
 # - `train_sampling_strategy="group_by_length"` と `DataCollatorForSeq2Seq`: 長さの近い行を同じバッチにまとめ、
 #   バッチの中でいちばん長い行に合わせてだけ詰め物 (padding) をします。全部を `MAX_LENGTH` まで詰めるより速く、メモリも少なくて済みます。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
+# - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
 
 # %%
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -205,7 +206,8 @@ args = TrainingArguments(
     report_to="none",
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
-                  processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
+                  processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
+                  callbacks=[training.epoch_adapters_callback(out / "checkpoints" / "epochs")])
 checkpoint = training.resume_point(out / "checkpoints", vars(cfg), resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")

@@ -15,13 +15,15 @@
 #
 # **このノートブックでやること**
 # 1. 元のモデルに 03 で学習したアダプターを組み合わせて読み込む
-# 2. 同じ質問に「学習前」と「学習後」で答えさせ、表に並べる
+# 2. エポックごとのアダプターを検証用データで採点し、どのエポックを使うか決める (過学習する前の時点)
+# 3. 同じ質問に「学習前」と「学習後」で答えさせ、表に並べる
 #    - **train**: 学習に使った質問 (覚えたか)
-#    - **heldout**: 学習に使わなかった言い換えの質問 (応用できたか)
+#    - **heldout**: 学習に使わなかった質問 (応用できたか)
 #    - **control**: データに無い一般的な質問 (01 の質問)。学習した答えが紛れ込んでいないか、元の知識を忘れていないか
-# 3. 完全一致 (exact match) と文字単位の F1 スコアで採点し、`comparison.csv` に保存する
+# 4. 完全一致、文字単位の F1、perplexity で採点する。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
+# 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、最後に自分で質問して試す
 #
-# **かかる時間**: T4 で 2〜3 分、練習用モデルなら CPU で 1 分以内。
+# **かかる時間**: T4 で 3〜5 分、練習用モデルなら CPU で 1 分ほど。
 #
 # 先に **01**, **02**, **03** を実行しておいてください。
 
@@ -47,17 +49,36 @@ import helpers
 
 # %% [markdown]
 # ## 1. 設定と、前のノートブックの結果の読み込み
-# モデル名と学習設定は 03 が保存した `train_settings.json` から読みます。
+# 比べるときは、毎回同じ答えになる設定 (greedy: いちばん確率の高いトークンを選ぶ) が基本です。
+# `DO_SAMPLE` をオンにすると、`TEMPERATURE` (大きいほどばらつく) と `TOP_P` (確率の高い候補だけから選ぶ) で毎回違う答えになります。
+# `REPETITION_PENALTY` (> 1 で同じ言葉の繰り返しを抑える) と `NUM_BEAMS` (複数の候補を並行して探す) も選べます。
+# `CHECKPOINT` は使うアダプター: `recommended` (下の 3 で選ぶもの)、`adapter` (03 が検証用の損失で選んだもの)、またはエポックの番号。
 
 # %%
-# @title 生成の設定
+# @title 生成と評価の設定
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
+DO_SAMPLE = False  # @param {type:"boolean"}
+TEMPERATURE = 0.7  # @param {type:"number"}
+TOP_P = 0.9  # @param {type:"number"}
+REPETITION_PENALTY = 1.0  # @param {type:"number"}
+NUM_BEAMS = 1  # @param {type:"integer"}
+CHECKPOINT = "recommended"  # @param ["recommended", "adapter"] {allow-input: true}
+EVAL_ROWS = 50  # @param {type:"integer"}
+# @markdown 答えが数のとき: 正解とみなす誤差と、重み付き平均に使う候補の数
+TOLERANCE = 0.0  # @param {type:"number"}
+TOP_K = 3  # @param {type:"integer"}
 
 import pandas as pd
 
-from helpers import data, env, settings
+from helpers import data, env, settings, training
 
-cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS)
+cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS, DO_SAMPLE=DO_SAMPLE, TEMPERATURE=TEMPERATURE, TOP_P=TOP_P,
+                       REPETITION_PENALTY=REPETITION_PENALTY, NUM_BEAMS=NUM_BEAMS, CHECKPOINT=CHECKPOINT,
+                       EVAL_ROWS=EVAL_ROWS, TOLERANCE=TOLERANCE, TOP_K=TOP_K)
+generate_kwargs = dict(max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=cfg.DO_SAMPLE, num_beams=cfg.NUM_BEAMS,
+                       repetition_penalty=cfg.REPETITION_PENALTY)
+if cfg.DO_SAMPLE:
+    generate_kwargs |= dict(temperature=cfg.TEMPERATURE, top_p=cfg.TOP_P)
 out = env.output_dir()
 trained = settings.load(env.require(out / "train_settings.json", "03_lora_finetune.ipynb"))
 adapter_dir = env.require(out / "adapter", "03_lora_finetune.ipynb")
@@ -86,67 +107,164 @@ with japanese_errors(trained.MODEL):
     base = AutoModelForCausalLM.from_pretrained(
         models.resolve(trained.MODEL), dtype=precision.dtype, attn_implementation="sdpa",
         quantization_config=quantization, device_map=precision.device)
-model = PeftModel.from_pretrained(base, adapter_dir)
+model = PeftModel.from_pretrained(base, adapter_dir, adapter_name="adapter")
+print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプター込み)")
 
 # %% [markdown]
-# ## 3. 学習前と学習後で答えさせる
+# ## 3. どのエポックのアダプターを使う？
+# 03 は各エポックのアダプターを残しています。それぞれで検証用の質問 (最大 `EVAL_ROWS` 行) に答えさせ、
+# 完全一致の割合と検証用の損失をエポックごとに並べます。正解率がいちばん高く、その中で損失が低く、いちばん早いエポックを勧めます
+# (学習を続けすぎると、損失が上がり始めたり、ほかの知識を忘れたりします)。text のデータでは 03 が選んだアダプターを使います。
+
+# %%
+from helpers import evaluate, generation, plots, scores
+
+epochs = training.epoch_folders(out / "checkpoints" / "epochs")
+per_epoch = pd.DataFrame()
+if epochs and not data.is_text(splits):
+    rows = splits["validation"].select(range(min(cfg.EVAL_ROWS, len(splits["validation"]))))
+    exact = {}
+    for epoch, folder in epochs.items():
+        model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
+        model.set_adapter(f"epoch-{epoch}")
+        answers = generation.answer(model, tokenizer, rows["instruction"], **generate_kwargs)
+        exact[epoch] = sum(map(scores.exact_match, answers, rows["output"])) / len(rows)
+        model.set_adapter("adapter")
+        model.delete_adapter(f"epoch-{epoch}")
+    history = pd.read_csv(out / "loss_history.csv", index_col="epoch")
+    per_epoch = pd.DataFrame({"exact_match": exact}).rename_axis("epoch").join(history["validation_loss"])
+    recommended = evaluate.recommend_checkpoint(per_epoch)
+    print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}, "
+          f"検証用の損失 {per_epoch.loc[recommended, 'validation_loss']:.3f})")
+    plots.per_epoch(per_epoch, recommended).savefig(out / "epochs.png", dpi=120)
+    choice = recommended if cfg.CHECKPOINT == "recommended" else cfg.CHECKPOINT
+    if choice != "adapter":
+        model.load_adapter(epochs[int(choice)], adapter_name="chosen")
+        model.set_adapter("chosen")
+    print(f"このあとは {'03 が選んだアダプター' if choice == 'adapter' else f'epoch {choice} のアダプター'} を使います。")
+per_epoch
+
+# %% [markdown]
+# ## 4. 学習前と学習後で答えさせる
 # 学習データに無い 01 の質問が control です。control の期待する答えは一般的な知識 (01 の `expected`) です。
 # 02 で text を選んだときは、質問の代わりに段落の書き出しを渡して続きを書かせ、段落ごとの **perplexity** も比べます。
 
 # %%
-from helpers import generation, scores
-
 if data.is_text(splits):
     control = baseline
     texts = {"train": splits["train"]["text"], "heldout": splits["validation"]["text"]}
     with model.disable_adapter():
         before_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
     after_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
-    perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
-    perplexity.to_csv(out / "perplexity.csv")
-    display(perplexity)
     question_sets = {name: (*data.continuations(t), False) for name, t in texts.items()}
     trained_answers = []
 else:
     known = set(splits["train"]["instruction"]) | set(splits["validation"]["instruction"])
     control = baseline[~baseline["question"].isin(known)]
+    heldout = splits["validation"]
+    with model.disable_adapter():
+        before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout["instruction"], heldout["output"])}
+    after_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout["instruction"], heldout["output"])}
     question_sets = {"train": (splits["train"]["instruction"], splits["train"]["output"], True),
-                     "heldout": (splits["validation"]["instruction"], splits["validation"]["output"], True)}
+                     "heldout": (heldout["instruction"], heldout["output"], True)}
     trained_answers = sorted(set(splits["train"]["output"]))
 question_sets["control"] = (list(control["question"]), list(control["expected"]), True)
+perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
+perplexity.to_csv(out / "perplexity.csv")
 
 tables = []
 for split, (questions, expected, chat) in question_sets.items():
     with model.disable_adapter():
-        before = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS, chat=chat)
-    after = generation.answer(model, tokenizer, questions, max_new_tokens=cfg.MAX_NEW_TOKENS, chat=chat)
+        before = generation.answer(model, tokenizer, questions, chat=chat, **generate_kwargs)
+    after = generation.answer(model, tokenizer, questions, chat=chat, **generate_kwargs)
     tables.append(scores.comparison(split, questions, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)
 if set(baseline["model"]) != {trained.MODEL}:
     print(f"注意: 01 は {set(baseline['model'])} で実行されています。03 と同じモデル ({trained.MODEL}) で 01 を実行し直すと比べやすくなります。")
-elif len(control):
+elif len(control) and not cfg.DO_SAMPLE:
     same = (control["answer"].values == table.loc[table["split"] == "control", "before"].values).mean()
     print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control): {same:.0%}")
 scores.highlight(table)
 
 # %% [markdown]
-# ## 4. まとめの数字
-# - **exact match**: 正規化 (全角/半角の統一、空白と文末の句読点の除去) してから答えが正解と完全に同じ割合
-# - **char F1**: 答えと正解に共通する文字の割合 (0〜1)。惜しい答えにも部分点が付きます
+# ## 5. まとめの数字
+# - **exact match** (完全一致): 正規化 (全角/半角の統一、空白と句読点の除去) してから、答えが正解と同じだった割合。厳しい基準です
+# - **char F1**: 答えと正解に共通する文字の割合 (0〜1)。惜しい答えにも部分点が付きます。日本語は単語の区切りがないので、文字単位で測ります
+# - **perplexity**: 正解の文章を、モデルがどれだけ「意外」と感じるか (低いほど慣れている)。質問と答えのデータでは答えの部分だけで測ります
 # - **leaked**: control の答えに学習した答えが紛れ込んだ数。0 でなければ、関係ない質問にまで学習内容を答えています
 # - **distinct**: 学習後の答えの種類の数。質問ごとに違う答えを覚えたなら、事実の数と同じくらいになります
+#
+# **損失や perplexity だけで判断しない**: 損失が下がっても、答えの書き方 (「です。」など) を覚えただけで中身が違うことがあります。
+# 逆に、正しい答えでも言い回しが違えば perplexity は高く出ます。実際の答えを表で見て確かめるのがいちばん確実です。
 
 # %%
 summary = scores.summary(table)
 summary.to_csv(out / "summary.csv")
 print(scores.headline(table))
+display(perplexity)
 summary
 
 # %% [markdown]
-# ## まとめと次のステップ
-# - 学習前と学習後の答えを並べ、train / heldout / control ごとに採点して `comparison.csv` と `summary.csv` に保存しました。
-# - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げてください。
-# - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは「富士山の高さ」が崩れます)。学習したデータに似た種類の質問ほど影響を受けます。
+# ## 6. 答えが数のとき (計算問題、価格、高さなど)
+# 検証用の正解の 8 割以上が数なら、答えから数を読み取って比べます (「8」「8.0」「答えは8です」「5 + 3 = 8」「８」も同じ 8)。
+# - **greedy**: いつもどおり 1 つの答えを作って、その数を読む
+# - **top-k 重み付き**: 確率の高い答えの候補を `TOP_K` 個作り、それぞれの数を確率で重み付けして平均する (迷っているときに極端な値を避けられます)
 #
-# 次の一歩: 02 で自分の CSV に差し替えて、同じ流れをもう一度試してみましょう。
+# 誤差の平均 (MAE)、対数の誤差 (RMSLE: 大きな数と小さな数を同じ重みで見る)、誤差が `TOLERANCE` 以内の割合 (hit rate) を並べます。
+# 計算問題なら、演算と桁数ごとの正解率も出します。
+
+# %%
+heldout_rows = table[table["split"] == "heldout"]
+truth = [evaluate.parse_number(e) for e in heldout_rows["expected"]]
+numeric = pd.DataFrame()
+if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth) >= 0.8 * len(truth):
+    questions = list(heldout_rows["question"])
+    predictions = {"before": [evaluate.parse_number(a) for a in heldout_rows["before"]],
+                   "greedy": [evaluate.parse_number(a) for a in heldout_rows["after"]],
+                   "top_k": generation.weighted_number(model, tokenizer, questions, k=cfg.TOP_K,
+                                                      max_new_tokens=cfg.MAX_NEW_TOKENS)}
+    numeric = pd.DataFrame({method: evaluate.numeric_scores(values, truth, cfg.TOLERANCE)
+                            for method, values in predictions.items()}).T
+    numeric.to_csv(out / "numeric.csv")
+    numbers = evaluate.numeric_table(questions, truth, predictions, cfg.TOLERANCE)
+    plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"]).savefig(out / "numeric.png", dpi=120)
+    display(numeric)
+    display(evaluate.arithmetic_breakdown(table[table["split"] != "control"]))
+    display(evaluate.colour_errors(numbers, cfg.TOLERANCE))
+else:
+    print("正解が数のデータではないので、この節は飛ばします。")
+
+# %% [markdown]
+# ## 7. レポートを保存する
+# 表とグラフを 1 つの HTML ファイル (`report.html`) にまとめます。Jupyter がなくてもブラウザで開けて、人に渡すこともできます。
+
+# %%
+from helpers import report
+
+sections = {
+    "まとめ": [f"モデル {trained.MODEL}、エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE}", summary, perplexity],
+    "損失の推移": [out / "loss.png"],
+    "エポックごとの評価": [per_epoch] + ([out / "epochs.png"] if (out / "epochs.png").exists() and len(per_epoch) else []),
+    "学習前と学習後の答え": [scores.highlight(table)],
+}
+if len(numeric):
+    sections["数の答え"] = [numeric, out / "numeric.png"]
+print(f"保存しました: {report.write(out / 'report.html', '学習前と学習後の比較', sections)}")
+
+# %% [markdown]
+# ## 8. 自分で質問してみる
+# 質問を入力すると、学習前と学習後の答えを並べて表示します (ipywidgets がない環境では、入力欄が順に出る形になります。「終了」で終わります)。
+
+# %%
+from helpers import chat
+
+chat.box(model, tokenizer, **generate_kwargs)
+
+# %% [markdown]
+# ## まとめと次のステップ
+# - エポックごとに採点して使うアダプターを選び、学習前と学習後の答えを train / heldout / control ごとに採点して、`comparison.csv`・`summary.csv`・`report.html` に保存しました。
+# - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げてください。
+# - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは、乱数の種によって「富士山の高さ」が崩れます)。学習したデータに似た種類の質問ほど影響を受けます。
+#
+# 次の一歩: 02 で自分の CSV や計算問題に差し替えて、同じ流れをもう一度試してみましょう。
