@@ -66,6 +66,8 @@ def weighted_number(model, tokenizer, questions: list[str], k: int = 3, max_new_
     """
     from .evaluate import parse_number
 
+    if k == 1:
+        return [parse_number(a) for a in answer(model, tokenizer, questions, max_new_tokens=max_new_tokens)]
     ensure_pad_token(tokenizer)
     model.eval()
     values = []

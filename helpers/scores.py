@@ -28,9 +28,20 @@ def char_f1(prediction: str, reference: str) -> float:
 
 
 def leaked(answer: str, trained_answers: list[str]) -> str:
-    """The trained answer that appears inside `answer`, or "" (for questions outside the data)."""
-    text = normalize(answer)
-    return next((t for t in trained_answers if normalize(t) and normalize(t) in text), "")
+    """The trained answer that appears in `answer`, or "" (for questions outside the data).
+
+    Numeric answers ("13") are compared as numbers, so "3776メートル" does not contain a "7".
+    """
+    from .evaluate import parse_number
+    text, number = normalize(answer), parse_number(answer)
+    for trained in trained_answers:
+        value = normalize(trained)
+        if re.fullmatch(r"-?\d+(\.\d+)?", value):
+            if number is not None and float(value) == number:
+                return trained
+        elif value and value in text:
+            return trained
+    return ""
 
 
 def comparison(split: str, questions, expected, before, after, trained_answers) -> pd.DataFrame:

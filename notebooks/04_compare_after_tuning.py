@@ -217,7 +217,7 @@ summary
 # %%
 heldout_rows = table[table["split"] == "heldout"]
 truth = [evaluate.parse_number(e) for e in heldout_rows["expected"]]
-numeric = pd.DataFrame()
+numeric = breakdown = pd.DataFrame()
 if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth) >= 0.8 * len(truth):
     questions = list(heldout_rows["question"])
     predictions = {"before": [evaluate.parse_number(a) for a in heldout_rows["before"]],
@@ -229,8 +229,9 @@ if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth)
     numeric.to_csv(out / "numeric.csv")
     numbers = evaluate.numeric_table(questions, truth, predictions, cfg.TOLERANCE)
     plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"]).savefig(out / "numeric.png", dpi=120)
+    breakdown = evaluate.arithmetic_breakdown(table[table["split"] != "control"])
     display(numeric)
-    display(evaluate.arithmetic_breakdown(table[table["split"] != "control"]))
+    display(breakdown)
     display(evaluate.colour_errors(numbers, cfg.TOLERANCE))
 else:
     print("正解が数のデータではないので、この節は飛ばします。")
@@ -249,7 +250,7 @@ sections = {
     "学習前と学習後の答え": [scores.highlight(table)],
 }
 if len(numeric):
-    sections["数の答え"] = [numeric, out / "numeric.png"]
+    sections["数の答え"] = [numeric, breakdown, out / "numeric.png"]
 print(f"保存しました: {report.write(out / 'report.html', '学習前と学習後の比較', sections)}")
 
 # %% [markdown]

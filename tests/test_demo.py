@@ -10,11 +10,16 @@ from helpers.scores import normalize
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory):
-    out = Path(os.environ.get("TUTORIAL_NBMAKE_OUTPUT", "/nonexistent"))
-    if not (out / "comparison.csv").exists():  # not after `pytest --nbmake` in this session
-        out = tmp_path_factory.mktemp("demo")
-        notebooks.run(out)
+def out(tmp_path_factory):
+    folder = Path(os.environ.get("TUTORIAL_NBMAKE_OUTPUT", "/nonexistent"))
+    if not (folder / "comparison.csv").exists():  # not after `pytest --nbmake` in this session
+        folder = tmp_path_factory.mktemp("demo")
+        notebooks.run(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def table(out):
     return pd.read_csv(out / "comparison.csv", keep_default_na=False)
 
 
@@ -54,3 +59,13 @@ def test_control_questions_get_no_trained_answer(table):
     trained = {normalize(a) for a in rows(table, "train")["expected"]}
     for answer in rows(table, "control")["after"]:
         assert not any(t in normalize(answer) for t in trained), answer
+
+
+def test_report_and_checkpoint_choice_are_written(out, table):
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for heading in ("まとめ", "損失の推移", "エポックごとの評価", "学習前と学習後の答え"):
+        assert f"<h2>{heading}</h2>" in html
+    assert html.count("data:image/png;base64,") == 2  # loss curve and per-epoch plot
+    assert all(question in html for question in table["question"])
+    perplexity = pd.read_csv(out / "perplexity.csv", index_col=0)
+    assert perplexity.loc["heldout", "perplexity_after"] < perplexity.loc["heldout", "perplexity_before"] / 10

@@ -20,6 +20,8 @@ def test_leaked_finds_trained_answer_inside():
     trained = ["ソラリスです。", "2468メートルです。"]
     assert scores.leaked("たぶん2468メートルです", trained) == "2468メートルです。"
     assert scores.leaked("3776メートルです。", trained) == ""
+    assert scores.leaked("3776メートルです。", ["7", "13"]) == ""          # numbers compare as numbers
+    assert scores.leaked("答えは13です", ["7", "13"]) == "13"
 
 
 def test_comparison_and_summary_on_known_rows():

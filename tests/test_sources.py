@@ -56,3 +56,18 @@ def test_text_mode_end_to_end_lowers_perplexity(monkeypatch, tmp_path):
         assert perplexity.loc[split, "perplexity_after"] < 0.5 * perplexity.loc[split, "perplexity_before"]
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
     assert set(table["split"]) == {"train", "heldout", "control"}
+
+
+def test_arithmetic_end_to_end_improves_on_unseen_problems(monkeypatch, tmp_path):
+    """The learner's diary on the tiny model: 1-digit additions, test problems never trained."""
+    settings = {"SOURCE": "arithmetic", "OPERATIONS": "+", "A_DIGITS": "1", "B_DIGITS": "1", "QUESTION_STYLE": "japanese",
+                "TRAIN_SIZE": "80", "TEST_SIZE": "20", "EPOCHS": "40", "MAX_NEW_TOKENS": "8"}
+    for name, value in settings.items():
+        monkeypatch.setenv(f"TUTORIAL_{name}", value)
+    notebooks.run(tmp_path)
+    numeric = pd.read_csv(tmp_path / "numeric.csv", index_col=0)
+    assert numeric.loc["greedy", "mae"] < 0.5 * numeric.loc["before", "mae"]
+    assert numeric.loc["greedy", "hit_rate"] > numeric.loc["before", "hit_rate"]
+    assert {"before", "greedy", "top_k"} <= set(numeric.index)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>数の答え</h2>" in html and "+" in html
