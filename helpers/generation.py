@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from .prompts import IGNORE_INDEX, build_example, encode_prompt, ensure_pad_token, format_prompt, text_blocks
+from .prompts import (IGNORE_INDEX, build_example, encode_prompt, ensure_pad_token, format_chat, format_prompt,
+                      text_blocks)
 
 
 @torch.no_grad()
@@ -82,3 +83,20 @@ def weighted_number(model, tokenizer, questions: list[str], k: int = 3, max_new_
         mass = sum(w for w, _ in parsed)
         values.append(sum(w * v for w, v in parsed) / mass if parsed else None)
     return values
+
+
+@torch.no_grad()
+def reply(model, tokenizer, messages: list[dict], streamer=None, **generate_kwargs) -> tuple[str, int, int, str]:
+    """The next assistant message of a conversation: (text, prompt tokens, new tokens, finish reason).
+
+    `streamer` (e.g. `TextStreamer`) shows the tokens as they are generated.
+    """
+    ensure_pad_token(tokenizer)
+    model.eval()
+    ids = torch.tensor([encode_prompt(tokenizer, format_chat(tokenizer, messages))], device=model.device)
+    kwargs = {"max_new_tokens": 64, "do_sample": False} | generate_kwargs
+    output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pad_token_id=tokenizer.pad_token_id,
+                            streamer=streamer, **kwargs)[0, ids.shape[1]:]
+    stopped = len(output) and output[-1].item() == tokenizer.eos_token_id
+    finish = "stop" if stopped or len(output) < kwargs["max_new_tokens"] else "length"
+    return tokenizer.decode(output, skip_special_tokens=True).strip(), ids.shape[1], len(output), finish

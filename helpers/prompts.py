@@ -5,16 +5,21 @@ Works from the tokenizer alone, without model names: a chat template if the toke
 """
 from __future__ import annotations
 
-NO_TEMPLATE_FORMAT = "ユーザー: {question}\nシステム: "
+NO_TEMPLATE_ROLES = {"system": "", "user": "ユーザー: ", "assistant": "システム: "}
 IGNORE_INDEX = -100  # label value the loss ignores
 
 
-def format_prompt(tokenizer, question: str) -> str:
-    """The text the model sees before its answer."""
+def format_chat(tokenizer, messages: list[dict]) -> str:
+    """A conversation (role/content dicts) as the text the model sees before its next reply."""
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
-    return NO_TEMPLATE_FORMAT.format(question=question)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    lines = [NO_TEMPLATE_ROLES[m["role"]] + m["content"] for m in messages]
+    return "\n".join(lines) + "\n" + NO_TEMPLATE_ROLES["assistant"]
+
+
+def format_prompt(tokenizer, question: str) -> str:
+    """The text the model sees before its answer to one question."""
+    return format_chat(tokenizer, [{"role": "user", "content": question}])
 
 
 def _adds_bos(tokenizer) -> bool:
