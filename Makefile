@@ -13,7 +13,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run notebooks 01→04 on the tiny model, print before/after numbers
+demo: $(STAMP)  ## run every notebook (01→05) on the tiny model, print before/after numbers
 	$(PY) -m helpers.notebooks run outputs
 
 test: $(STAMP)  ## unit tests + every notebook on the tiny model

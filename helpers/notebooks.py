@@ -1,7 +1,7 @@
 """Keep the notebooks in step with their `.py` sources and run them headless.
 
     python -m helpers.notebooks sync   # write the repository URL into README and notebooks, regenerate .ipynb
-    python -m helpers.notebooks run    # execute 01→04 on the tiny model, print the headline numbers
+    python -m helpers.notebooks run    # execute every notebook on the tiny model, print the headline numbers
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
 from them without outputs. The repository URL lives only in `pyproject.toml`.

@@ -69,3 +69,9 @@ def test_report_and_checkpoint_choice_are_written(out, table):
     assert all(question in html for question in table["question"])
     perplexity = pd.read_csv(out / "perplexity.csv", index_col=0)
     assert perplexity.loc["heldout", "perplexity_after"] < perplexity.loc["heldout", "perplexity_before"] / 10
+
+
+def test_share_notebook_wrote_a_model_card_with_the_scores(out):
+    card = (out / "adapter" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\nbase_model: tiny\nlibrary_name: peft")
+    assert "| heldout | 8 | 0.0 | 1.0 |" in card  # 04's summary: 8 held-out rows, 0% → 100%

@@ -17,8 +17,9 @@ def cells(source):
     return nbformat.read(source.with_suffix(".ipynb"), as_version=4).cells
 
 
-def test_the_four_stages_exist():
-    assert NAMES == ["01_inference_before_tuning", "02_build_dataset", "03_lora_finetune", "04_compare_after_tuning"]
+def test_the_stages_exist_in_order():
+    assert NAMES == ["01_inference_before_tuning", "02_build_dataset", "03_lora_finetune", "04_compare_after_tuning",
+                     "05_share_and_serve"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
