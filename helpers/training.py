@@ -74,11 +74,6 @@ def peak_memory_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def real_tokens(dataset) -> int:
-    """Tokens that are not padding (padding is added per batch by the collator)."""
-    return sum(len(ids) for ids in dataset["input_ids"])
-
-
 def world_size() -> int:
     """Processes in this run (`torchrun` / `accelerate launch` set WORLD_SIZE; 1 otherwise)."""
     return int(os.environ.get("WORLD_SIZE", 1))
