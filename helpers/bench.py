@@ -43,7 +43,7 @@ def measure(mode: str, gpu: bool) -> dict:
 
     from . import tiny
     from .env import prepare_cpu
-    from .prompts import build_example, ensure_pad_token
+    from .prompts import ensure_pad_token, qa_messages, training_example
 
     set_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tiny.path())
@@ -57,7 +57,7 @@ def measure(mode: str, gpu: bool) -> dict:
         prepare_cpu()
         model = AutoModelForCausalLM.from_pretrained(tiny.path())
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
-    examples = [build_example(tokenizer, q, a, MAX_LENGTH) for q, a in rows()]
+    examples = [training_example(tokenizer, qa_messages(q, a), MAX_LENGTH) for q, a in rows()]
     dataset = Dataset.from_list([{k: e[k] for k in ("input_ids", "attention_mask", "labels")} for e in examples])
     naive = mode == "naive"
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100,

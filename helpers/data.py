@@ -82,6 +82,35 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _load(dataset_id: str, split: str) -> Dataset:
+    """A Hub data set, or a local .json/.jsonl/.csv/.parquet file, through `datasets.load_dataset`."""
+    local = Path(dataset_id).is_file()
+    if not local and not hub_reachable():
+        raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
+                            "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
+    builder = {"jsonl": "json"}.get(Path(dataset_id).suffix.lstrip("."), Path(dataset_id).suffix.lstrip("."))
+    try:
+        return (load_dataset(builder, data_files=dataset_id, split=split) if local
+                else load_dataset(dataset_id, split=split))
+    except (ConnectionError, OSError, ValueError) as exc:
+        raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
+                            f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
+
+
+def _take(dataset: Dataset, limit: int, seed: int) -> Dataset:
+    """A reproducible random subset of `limit` rows (all rows when `limit` is 0)."""
+    return dataset.shuffle(seed=seed).select(range(limit)) if limit and limit < len(dataset) else dataset
+
+
+def _report(excluded: list[tuple[int, str]], what: str) -> None:
+    if excluded:
+        print(f"{what}: {len(excluded)} 行を除きました (元のデータの行番号、0 始まり):")
+        for row, reason in excluded[:20]:
+            print(f"  {row} 行目: {reason}")
+        if len(excluded) > 20:
+            print(f"  … ほか {len(excluded) - 20} 行")
+
+
 def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruction",
              output: str = "output", input: str = "", drop_if: str = "", limit: int = 0,
              seed: int = 42) -> Dataset:
@@ -90,17 +119,7 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     `drop_if` ("column == value") removes rows; `limit` > 0 keeps a reproducible random subset.
     Rows with an empty instruction or output are removed and listed.
     """
-    local = Path(dataset_id).is_file()
-    if not local and not hub_reachable():
-        raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
-                            "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
-    builder = {"jsonl": "json"}.get(Path(dataset_id).suffix.lstrip("."), Path(dataset_id).suffix.lstrip("."))
-    try:
-        dataset = (load_dataset(builder, data_files=dataset_id, split=split) if local
-                   else load_dataset(dataset_id, split=split))
-    except (ConnectionError, OSError, ValueError) as exc:
-        raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
-                            f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
+    dataset = _load(dataset_id, split)
     condition = parse_condition(drop_if) if drop_if.strip() else None
     wanted = [instruction, output] + [c for c in (input, condition and condition[0]) if c]
     missing = [name for name in wanted if name not in dataset.column_names]
@@ -115,13 +134,76 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
         print(f"条件「{drop_if}」に当てはまる {before - len(dataset)} 行を除きました。")
     dataset = _pairs(dataset, instruction, output, input)
     empty = [row["_row"] for row in dataset if not row["instruction"] or not row["output"]]
+    _report([(row, "instruction か output が空") for row in empty], "instruction か output が空")
     if empty:
-        print(f"instruction か output が空なので {len(empty)} 行を除きました "
-              f"(元のデータの行番号、0 始まり): {empty[:20]}{' …' if len(empty) > 20 else ''}")
         dataset = dataset.filter(lambda row: row["instruction"] != "" and row["output"] != "")
-    if limit and limit < len(dataset):
-        dataset = dataset.shuffle(seed=seed).select(range(limit))
-    return dataset.remove_columns("_row")
+    return _take(dataset, limit, seed).remove_columns("_row")
+
+
+# Field names of the two conversation layouts on the Hub: OpenAI-style `messages` and ShareGPT.
+FORMATS = {
+    "messages": dict(column="messages", role_key="role", content_key="content",
+                     user="user", assistant="assistant", system="system"),
+    "sharegpt": dict(column="conversations", role_key="from", content_key="value",
+                     user="human", assistant="gpt", system="system"),
+}
+
+
+def load_conversations(dataset_id: str, split: str = "train", format: str = "messages", limit: int = 0,
+                       seed: int = 42, **names: str) -> Dataset:
+    """Conversations from the Hub or a local file, as a `messages` column of role/content dicts.
+
+    `format` is "messages" or "sharegpt"; `names` (column, role_key, content_key, user, assistant,
+    system) override its field names where given. System messages are kept. Turns after the last
+    assistant answer are dropped (nothing to learn from them); rows that cannot be used are listed.
+    """
+    if format not in FORMATS:
+        raise TutorialError(f"会話の形式「{format}」は {' / '.join(FORMATS)} のどちらかにしてください。")
+    spec = FORMATS[format] | {key: value for key, value in names.items() if value}
+    dataset = _load(dataset_id, split)
+    if spec["column"] not in dataset.column_names:
+        raise TutorialError(f"{dataset_id} に会話の列「{spec['column']}」がありません。ある列: {dataset.column_names}。"
+                            "フォームの会話の列名 (OpenAI 形式は messages、ShareGPT 形式は conversations) を直してください。")
+    roles = {spec["user"]: "user", spec["assistant"]: "assistant", spec["system"]: "system"}
+    kept, excluded, trimmed = [], [], 0
+    for number, turns in enumerate(dataset[spec["column"]]):
+        try:
+            messages = _conversation(turns, spec, roles)
+        except ValueError as problem:
+            excluded.append((number, str(problem)))
+            continue
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        trimmed += last + 1 < len(messages)
+        kept.append({"messages": messages[:last + 1], "_row": number})
+    _report(excluded, "使えない会話")
+    if trimmed:
+        print(f"{trimmed} 行は最後の答えのあとに発言が続いていたので、最後の答えまでを使います。")
+    if not kept:
+        raise TutorialError(f"{dataset_id} に使える会話が 1 つもありません。上の理由を見て、形式 (format) と"
+                            "役割の名前 (USER_ROLE など) をデータに合わせてください。")
+    return _take(Dataset.from_list(kept), limit, seed).remove_columns("_row")
+
+
+def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
+    """One row's turns as role/content dicts; ValueError (in Japanese) says why a row can't be used."""
+    if not isinstance(turns, list) or not turns:
+        raise ValueError("会話がメッセージのリストではありません")
+    messages = []
+    for place, turn in enumerate(turns, start=1):
+        if not isinstance(turn, dict) or spec["role_key"] not in turn or spec["content_key"] not in turn:
+            keys = list(turn) if isinstance(turn, dict) else type(turn).__name__
+            raise ValueError(f"{place} 番目のメッセージに「{spec['role_key']}」か「{spec['content_key']}」がありません "
+                             f"(あるのは {keys})。形式か ROLE_KEY / CONTENT_KEY を直してください")
+        role, content = turn[spec["role_key"]], str(turn[spec["content_key"]] or "").strip()
+        if role not in roles:
+            raise ValueError(f"{place} 番目のメッセージの役割「{role}」が USER_ROLE / ASSISTANT_ROLE / SYSTEM_ROLE "
+                             f"({' / '.join(roles)}) のどれでもありません")
+        if not content:
+            raise ValueError(f"{place} 番目のメッセージ ({role}) が空です")
+        messages.append({"role": roles[role], "content": content})
+    if not any(m["role"] == "assistant" for m in messages):
+        raise ValueError("assistant の答えがありません")
+    return messages
 
 
 def load_text(path: str | Path) -> Dataset:
@@ -145,6 +227,19 @@ def continuations(texts: list[str], prompt_chars: int = 12, expected_chars: int 
 def is_text(splits: DatasetDict) -> bool:
     """True when notebook 02 prepared plain text (continued pre-training) rather than Q/A pairs."""
     return "text" in splits["train"].column_names
+
+
+def last_turns(rows: Dataset) -> tuple[list, list[str], list[str]]:
+    """What to ask and what to expect, per row: (prompts, expected answers, questions to show).
+
+    Conversations: everything before the last answer (a list of messages), the last answer, the last
+    user message. Instruction/output rows: the instruction, the output, the instruction.
+    """
+    if "messages" not in rows.column_names:
+        return list(rows["instruction"]), list(rows["output"]), list(rows["instruction"])
+    conversations = rows["messages"]
+    return ([c[:-1] for c in conversations], [c[-1]["content"] for c in conversations],
+            [next(m["content"] for m in reversed(c) if m["role"] == "user") for c in conversations])
 
 
 def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetDict:

@@ -1,34 +1,39 @@
-"""Answer questions (or continue texts) with `model.generate`; perplexity of texts."""
+"""Answer questions or conversations (or continue texts) with `model.generate`; perplexity of texts.
+
+A prompt is one question (str) or a conversation (role/content dicts) ending before the answer
+wanted. `generate` always gets the template's stop ids (`prompts.stop_ids`), so it stops where the
+assistant turn ends whatever the model's generation_config says.
+"""
 from __future__ import annotations
 
 import torch
 
-from .prompts import (IGNORE_INDEX, build_example, encode_prompt, ensure_pad_token, format_chat, format_prompt,
-                      text_blocks)
+from .evaluate import parse_number
+from .prompts import (IGNORE_INDEX, answer_text, as_messages, encode, ensure_pad_token, prompt_ids, stop_ids,
+                      text_blocks, training_example)
 
 
 @torch.no_grad()
-def answer(model, tokenizer, questions: list[str], max_new_tokens: int = 64, batch_size: int = 8,
+def answer(model, tokenizer, prompts: list, max_new_tokens: int = 64, batch_size: int = 8,
            chat: bool = True, **generate_kwargs) -> list[str]:
-    """Greedy answers (unless sampling options are given), prompt removed, whitespace stripped.
+    """Greedy answers (unless sampling options are given), left-padded in batches, cut at the turn end.
 
     `chat=False` continues each text as it is, without the chat template (text mode).
     """
     ensure_pad_token(tokenizer)
     model.eval()
     answers = []
-    for start in range(0, len(questions), batch_size):
-        encoded = [encode_prompt(tokenizer, format_prompt(tokenizer, q) if chat else q)
-                   for q in questions[start:start + batch_size]]
+    for start in range(0, len(prompts), batch_size):
+        encoded = [prompt_ids(tokenizer, p) if chat else encode(tokenizer, p) for p in prompts[start:start + batch_size]]
         width = max(map(len, encoded))
         pad = tokenizer.pad_token_id  # left padding: every prompt ends where generation starts
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
         attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
         output = model.generate(input_ids=input_ids.to(model.device),
                                 attention_mask=attention_mask.to(model.device),
-                                max_new_tokens=max_new_tokens, pad_token_id=pad,
+                                max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=stop_ids(tokenizer),
                                 **({"do_sample": False} | generate_kwargs))
-        answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
+        answers += [answer_text(tokenizer, row[width:]) for row in output]
     return answers
 
 
@@ -45,12 +50,12 @@ def perplexity(model, tokenizer, texts: list[str], block_size: int = 256) -> flo
 
 
 @torch.no_grad()
-def answer_perplexity(model, tokenizer, questions: list[str], answers: list[str]) -> float:
-    """Perplexity of the expected answers given their prompts (prompt tokens not counted)."""
+def answer_perplexity(model, tokenizer, prompts: list, answers: list[str]) -> float:
+    """Perplexity of the expected answers (and their turn end) given their prompts; prompts not counted."""
     model.eval()
     total, count = 0.0, 0
-    for question, expected in zip(questions, answers):
-        example = build_example(tokenizer, question, expected, 10**6)
+    for prompt, expected in zip(prompts, answers):
+        example = training_example(tokenizer, as_messages(prompt) + [{"role": "assistant", "content": expected}])
         labels = torch.tensor([example["labels"]], device=model.device)
         scored = int((labels[:, 1:] != IGNORE_INDEX).sum())
         loss = model(input_ids=torch.tensor([example["input_ids"]], device=model.device), labels=labels).loss
@@ -59,26 +64,25 @@ def answer_perplexity(model, tokenizer, questions: list[str], answers: list[str]
 
 
 @torch.no_grad()
-def weighted_number(model, tokenizer, questions: list[str], k: int = 3, max_new_tokens: int = 16) -> list[float | None]:
-    """Probability-weighted value of the k most likely answers (beam search), per question.
+def weighted_number(model, tokenizer, prompts: list, k: int = 3, max_new_tokens: int = 16) -> list[float | None]:
+    """Probability-weighted value of the k most likely answers (beam search), per prompt.
 
     Numbers are several tokens long here, so instead of the first token's top-k the k best whole
     answers are weighed by their sequence probabilities; answers without a number are left out.
     """
-    from .evaluate import parse_number
-
     if k == 1:
-        return [parse_number(a) for a in answer(model, tokenizer, questions, max_new_tokens=max_new_tokens)]
+        return [parse_number(a) for a in answer(model, tokenizer, prompts, max_new_tokens=max_new_tokens)]
     ensure_pad_token(tokenizer)
     model.eval()
     values = []
-    for question in questions:
-        ids = torch.tensor([encode_prompt(tokenizer, format_prompt(tokenizer, question))], device=model.device)
+    for prompt in prompts:
+        ids = torch.tensor([prompt_ids(tokenizer, prompt)], device=model.device)
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                              num_beams=k, num_return_sequences=k, do_sample=False, length_penalty=0.0,
-                             output_scores=True, return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
+                             output_scores=True, return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=stop_ids(tokenizer))
         weights = torch.softmax(out.sequences_scores.float(), dim=0).tolist()
-        texts = tokenizer.batch_decode(out.sequences[:, ids.shape[1]:], skip_special_tokens=True)
+        texts = [answer_text(tokenizer, row[ids.shape[1]:]) for row in out.sequences]
         parsed = [(w, parse_number(t)) for w, t in zip(weights, texts) if parse_number(t) is not None]
         mass = sum(w for w, _ in parsed)
         values.append(sum(w * v for w, v in parsed) / mass if parsed else None)
@@ -89,14 +93,14 @@ def weighted_number(model, tokenizer, questions: list[str], k: int = 3, max_new_
 def reply(model, tokenizer, messages: list[dict], streamer=None, **generate_kwargs) -> tuple[str, int, int, str]:
     """The next assistant message of a conversation: (text, prompt tokens, new tokens, finish reason).
 
-    `streamer` (e.g. `TextStreamer`) shows the tokens as they are generated.
+    The finish reason is "stop" when the model ended its turn (a stop id), "length" when it ran out
+    of `max_new_tokens`. `streamer` (e.g. `TextStreamer`) shows the tokens as they are generated.
     """
     ensure_pad_token(tokenizer)
     model.eval()
-    ids = torch.tensor([encode_prompt(tokenizer, format_chat(tokenizer, messages))], device=model.device)
+    ids = torch.tensor([prompt_ids(tokenizer, messages)], device=model.device)
     kwargs = {"max_new_tokens": 64, "do_sample": False} | generate_kwargs
     output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pad_token_id=tokenizer.pad_token_id,
-                            streamer=streamer, **kwargs)[0, ids.shape[1]:]
-    stopped = len(output) and output[-1].item() == tokenizer.eos_token_id
-    finish = "stop" if stopped or len(output) < kwargs["max_new_tokens"] else "length"
-    return tokenizer.decode(output, skip_special_tokens=True).strip(), ids.shape[1], len(output), finish
+                            eos_token_id=stop_ids(tokenizer), streamer=streamer, **kwargs)[0, ids.shape[1]:].tolist()
+    stopped = any(token in stop_ids(tokenizer) for token in output)
+    return answer_text(tokenizer, output), ids.shape[1], len(output), "stop" if stopped else "length"

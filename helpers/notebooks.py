@@ -56,9 +56,9 @@ def sync() -> None:
         print(f"{source.with_suffix('.ipynb').name} を更新しました")
 
 
-def run(out: Path, only: str = "") -> None:
-    """Execute the notebooks in order on the tiny model (those whose name starts with `only`, if
-    given); executed copies go to `out/executed`."""
+def run(out: Path, only: str = "", upto: str = "") -> None:
+    """Execute the notebooks in order on the tiny model (only the one whose name starts with `only`,
+    or those up to number `upto`, if given); executed copies go to `out/executed`."""
     import nbformat
     import pandas as pd
     from nbclient import NotebookClient
@@ -68,7 +68,7 @@ def run(out: Path, only: str = "") -> None:
     out = Path(out)
     kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(out.resolve())}
     (out / "executed").mkdir(parents=True, exist_ok=True)
-    for source in [s for s in sources() if s.stem.startswith(only)]:
+    for source in [s for s in sources() if s.stem.startswith(only) and s.stem[:2] <= (upto or "99")]:
         notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
         print(f"実行中: {source.stem}", flush=True)
         try:

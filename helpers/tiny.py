@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .env import REPO_ROOT, prepare_cpu
-from .prompts import IGNORE_INDEX, build_example
+from .prompts import IGNORE_INDEX, qa_messages, training_example
 
 CORPUS = REPO_ROOT / "datasets" / "tiny_corpus_ja.txt"
 QA = REPO_ROOT / "datasets" / "tiny_pretrain_qa.csv"
@@ -83,7 +83,7 @@ def _examples(tokenizer) -> list[dict]:
             ids = tokenizer(sentence + "。").input_ids + [tokenizer.eos_token_id]
             examples.append({"input_ids": ids, "labels": ids})
     for question, answer in _qa_rows():
-        examples.append(build_example(tokenizer, question, answer, MODEL_SHAPE["max_position_embeddings"]))
+        examples.append(training_example(tokenizer, qa_messages(question, answer), MODEL_SHAPE["max_position_embeddings"]))
     return examples
 
 
@@ -108,7 +108,19 @@ def _pretrain(model, examples: list[dict], pad_id: int) -> None:
 
 
 def build(target: Path) -> None:
-    """Train the tokenizer, pre-train the model, save both to `target`."""
+    """Train the tokenizer, pre-train the model, save both to `target`.
+
+    One CPU thread, so that the same inputs give the same bytes however many threads the caller uses.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _build(target)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build(target: Path) -> None:
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(SEED)

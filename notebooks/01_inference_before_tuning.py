@@ -108,25 +108,29 @@ print(f"{cfg.MODEL}: パラメータ数 {model.num_parameters() / 1e6:,.1f}M, �
 # %% [markdown]
 # ## 5. チャットテンプレートと `generate`
 # 指示応答モデルは、学習したときと同じ書式 (**チャットテンプレート**) で質問を渡すとよく答えます。
-# 書式はモデルごとに違うので、トークナイザーに入っているテンプレートを使います (ない場合は `ユーザー: … システム: ` の形)。
+# 書式はモデルごとに違うので、トークナイザーに入っているテンプレートを使います (ない場合は `ユーザー: …` / `システム:` の形)。
+# 会話は `{"role": "user", "content": "質問"}` のような発言の並び (messages) で渡します。
 # `generate` はプロンプトの続きを 1 トークンずつ予測して答えを作ります。`do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
+# `eos_token_id` には **答えの終わりの印** を渡します。EOS (end of sequence) と、テンプレートがターンの終わりに書くトークン
+# (`<|im_end|>`、`<end_of_turn>` など。EOS と違うモデルもあります) です。これを出したところで生成が止まります。
 
 # %%
-from helpers.prompts import encode_prompt, ensure_pad_token, format_prompt
+from helpers.prompts import ensure_pad_token, format_chat, prompt_ids, stop_ids
 
 ensure_pad_token(tokenizer)  # バッチ処理用の埋め草 (pad) トークンがなければ決める
 
-prompt = format_prompt(tokenizer, "日本の首都はどこですか？")
-print(prompt)
-input_ids = torch.tensor([encode_prompt(tokenizer, prompt)], device=model.device)
+messages = [{"role": "user", "content": "日本の首都はどこですか？"}]
+print(format_chat(tokenizer, messages))  # テンプレートで書いたプロンプト (モデルはこの続きを書く)
+print("答えの終わりの印:", tokenizer.convert_ids_to_tokens(stop_ids(tokenizer)))
+input_ids = torch.tensor([prompt_ids(tokenizer, messages)], device=model.device)
 output_ids = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                             max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=False,
-                            pad_token_id=tokenizer.pad_token_id)
+                            eos_token_id=stop_ids(tokenizer), pad_token_id=tokenizer.pad_token_id)
 print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_special_tokens=True))
 
 # %% [markdown]
 # ## 6. 決まった質問に答えさせて保存する
-# `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じです)。
+# `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じで、答えの終わりの印で切ります)。
 # 結果は出力フォルダの `baseline_answers.csv` に保存し、04 で「学習後に一般的な知識を忘れていないか」を確かめる **対照 (control)** の質問として使います。
 
 # %%

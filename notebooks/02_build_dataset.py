@@ -14,9 +14,10 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb)
 #
 # **このノートブックでやること**
-# 1. 学習データを 4 つの方法のどれかで用意する
+# 1. 学習データを 5 つの方法のどれかで用意する
 #    - **csv**: 自分で作った「質問 (instruction) と答え (output)」の CSV
 #    - **hub**: Hugging Face Hub のデータセット (例: `kunishou/databricks-dolly-15k-ja`)
+#    - **conversations**: 何往復かの **会話** のデータ (Hub やファイル。OpenAI の `messages` 形式か ShareGPT 形式)
 #    - **text**: ただの文章 (テキストファイル)。質問と答えではなく、文章の続きを書く力を学ばせます
 #    - **arithmetic**: 足し算・引き算などの計算問題を自動で作る
 # 2. 中身を確かめる (壊れた行があれば、何行目をどう直せばよいかを表示します)
@@ -55,7 +56,7 @@ import helpers
 
 # %%
 # @title データ源と共通の設定
-SOURCE = "csv"  # @param ["csv", "hub", "text", "arithmetic"]
+SOURCE = "csv"  # @param ["csv", "hub", "conversations", "text", "arithmetic"]
 VALIDATION_RATIO = 0.2  # @param {type:"number"}
 SEED = 42  # @param {type:"integer"}
 # @markdown トークン数を数えるモデル (03 で学習するモデルと同じにします):
@@ -128,7 +129,42 @@ if cfg.SOURCE == "hub":
                             limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED)
 
 # %% [markdown]
-# ## 2C. ただの文章 (`SOURCE = "text"`)
+# ## 2C. 会話のデータ (`SOURCE = "conversations"`)
+# Hub にある新しい指示データの多くは、1 問 1 答ではなく **会話** (発言の並び) の形です。よくある形式は 2 つです。
+# - **messages** (OpenAI 形式): `{"messages": [{"role": "system", "content": "…"}, {"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}, …]}`
+# - **sharegpt**: `{"conversations": [{"from": "human", "value": "…"}, {"from": "gpt", "value": "…"}, …]}`
+#
+# `CONVERSATION_FORMAT` で形式を選びます。列名や役割の名前がデータと違うときだけ、下の欄に書きます (空欄なら形式の既定の名前)。
+# system の発言 (モデルへの指示) もそのまま使います。03 では **すべての assistant の発言** を学習し、04 では各会話の **最後の答え** を学習前後で比べます。
+# Hub の ID のほかに、ローカルの `.jsonl` / `.json` / `.parquet` も読めます。split と行数の上限は 2B の `HUB_SPLIT` と `ROW_LIMIT` を使います。
+# 既定の `datasets/sample_conversations_ja.jsonl` は、system の指示のあとに 2 往復する会話 40 件です (あいさつのあと、架空の国や町や山について質問)。
+# 最後の答えは `sample_fictional_facts.csv` と同じ架空の事実です。
+
+# %%
+# @title 会話データの設定
+CONVERSATIONS = "../datasets/sample_conversations_ja.jsonl"  # @param {type:"string"}
+CONVERSATION_FORMAT = "messages"  # @param ["messages", "sharegpt"]
+# @markdown データの名前が形式の既定と違うときだけ書きます (空欄 = 既定):
+MESSAGES_COLUMN = ""  # @param {type:"string"}
+ROLE_KEY = ""  # @param {type:"string"}
+CONTENT_KEY = ""  # @param {type:"string"}
+USER_ROLE = ""  # @param {type:"string"}
+ASSISTANT_ROLE = ""  # @param {type:"string"}
+SYSTEM_ROLE = ""  # @param {type:"string"}
+
+chat_cfg = settings.collect(CONVERSATIONS=CONVERSATIONS, CONVERSATION_FORMAT=CONVERSATION_FORMAT,
+                            MESSAGES_COLUMN=MESSAGES_COLUMN, ROLE_KEY=ROLE_KEY, CONTENT_KEY=CONTENT_KEY,
+                            USER_ROLE=USER_ROLE, ASSISTANT_ROLE=ASSISTANT_ROLE, SYSTEM_ROLE=SYSTEM_ROLE)
+print("形式の既定の名前:", data.FORMATS[chat_cfg.CONVERSATION_FORMAT])
+if cfg.SOURCE == "conversations":
+    dataset = data.load_conversations(
+        chat_cfg.CONVERSATIONS, split=hub_cfg.HUB_SPLIT, format=chat_cfg.CONVERSATION_FORMAT,
+        limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED, column=chat_cfg.MESSAGES_COLUMN, role_key=chat_cfg.ROLE_KEY,
+        content_key=chat_cfg.CONTENT_KEY, user=chat_cfg.USER_ROLE, assistant=chat_cfg.ASSISTANT_ROLE,
+        system=chat_cfg.SYSTEM_ROLE)
+
+# %% [markdown]
+# ## 2D. ただの文章 (`SOURCE = "text"`)
 # 質問と答えではなく、文章そのものを学ばせる方法です (**継続事前学習**)。空行で区切った段落ごとに 1 行になり、
 # 03 では `MAX_LENGTH` トークンずつのブロックに区切って、すべてのトークンを学習します (プロンプトのマスクはありません)。
 # 04 では、検証用の段落の **perplexity** (モデルがその文章をどれだけ「意外」と感じるか。低いほど慣れている) と、文章の続きの書き方を比べます。
@@ -142,7 +178,7 @@ if cfg.SOURCE == "text":
     dataset = data.load_text(text_cfg.TEXT_PATH)
 
 # %% [markdown]
-# ## 2D. 計算問題を作る (`SOURCE = "arithmetic"`)
+# ## 2E. 計算問題を作る (`SOURCE = "arithmetic"`)
 # 演算、各数の桁数 (`1`、`2`、混ぜるなら `1-2`)、負の数、小数、割り算の扱い、問題の書き方を選びます。
 # 学習用と検証用の問題は重なりません。作った問題は出力フォルダに `arithmetic_train.csv` / `arithmetic_test.csv` (instruction,output) として保存します。
 
@@ -182,14 +218,16 @@ if cfg.SOURCE == "arithmetic":
 
 # %%
 if dataset is None:
-    raise ValueError(f"SOURCE「{cfg.SOURCE}」は csv / hub / text / arithmetic のどれかにしてください。")
+    raise ValueError(f"SOURCE「{cfg.SOURCE}」は csv / hub / conversations / text / arithmetic のどれかにしてください。")
 print(f"{cfg.SOURCE}: {len(dataset)} 行")
+if "messages" in dataset.column_names:  # 会話は 1 件目を発言ごとに表示
+    display(pd.DataFrame(dataset[0]["messages"]))
 dataset.to_pandas().head(8)
 
 # %% [markdown]
 # ## 4. 1 行は何トークン？
-# 学習では 1 行を「プロンプト (チャットテンプレートで包んだ質問) + 答え + EOS」のトークン列にします。
-# **EOS** (end of sequence) は「ここで答えが終わり」という印のトークンで、これを学ばないとモデルは答えを止められません。
+# 学習では 1 行 (質問と答え、または会話全体) をチャットテンプレートで書き、まとめてトークン列にします。答えのあとには「答えの終わりの印」が付きます。
+# **EOS** (end of sequence) やテンプレートのターン終わりのトークンが、その印です。これを学ばないとモデルは答えを止められません。
 # `MAX_LENGTH` を超える行は後ろが切れてしまうので、ここで数を確かめます (text では長い段落はブロックに分けるので切れません)。
 
 # %%

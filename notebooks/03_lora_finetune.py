@@ -15,7 +15,7 @@
 #
 # **このノートブックでやること**
 # 1. 学習の前に「GPU のメモリに収まるか」を見積もる
-# 2. 02 で作ったデータを、プロンプト部分を学習しない形 (ラベルのマスク) に変換する
+# 2. 02 で作ったデータを、答えの部分だけを学習する形 (ラベルのマスク) に、1 ステップずつ変換してみる
 # 3. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) を設定する。メモリが足りなければ **QLoRA** (元の重みを 4 ビットに圧縮して読み込む LoRA)
 # 4. `Trainer` で学習し、学習用と検証用の損失 (loss) をグラフで見る。途中で Colab が切れても、もう一度実行すれば続きから再開します
 # 5. 検証用の損失がいちばん低かったエポックのアダプター (LoRA の重み、数 MB〜数十 MB) を出力フォルダに保存する
@@ -131,21 +131,64 @@ if cfg.USE_4BIT:
 print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]
-# ## 4. 学習データをトークンにする: プロンプトはマスク、答えと EOS を学習
-# 各行を「プロンプト + 答え + EOS」のトークン列にし、**ラベル** (各位置で正解とする次のトークン) のうち
-# プロンプト部分を `-100` (損失を計算しない印) にします。こうすると、モデルは質問を真似するのではなく **答え方** を学びます。
-# 最後の EOS も学習するので、答え終わったら止まるようになります。
-# 02 で text を選んだときは、文章をつなげて `MAX_LENGTH` トークンずつのブロックに区切り、すべてのトークンを学習します。
+# ## 4. 学習データをトークンにする: 答えだけを学習する (ラベルのマスク)
+# モデルは「次のトークン」を当てるように学習します。**ラベル** (各位置で当てるべきトークン) のうち、質問やテンプレートの部分を
+# `-100` (損失を計算しない印) にして、**答えと、答えの終わりの印** だけを学ばせます。こうすると、モデルは質問を真似するのではなく答え方を学び、答え終わったら止まるようになります。
+#
+# 大事なのは、学習で見せるトークンを、推論 (`generate`) のときにモデルが見るトークンと **まったく同じ** にすることです。
+# 学習用データの 1 行目で、手順を 1 つずつ見てみます (02 で text を選んだときは、マスクせずにすべてを学習するので、この手順はありません)。
+# 1. 会話全体 (質問と答え) をチャットテンプレートで 1 つの文字列にし、**まとめて** トークンにする
+# 2. 答えの直前まで (+「ここから答え」の書式) を、推論のときと同じようにトークンにする。これが 1 の先頭と一致することを確かめる
+# 3. 答えの終わり = 2 のあと、最初に出てくる **終了の印** (EOS か、テンプレートがターンの終わりに書くトークン)
+# 4. ラベル: 2 の部分と終了の印より後ろは `-100`、その間 (答え + 終了の印) はトークンそのもの
 
 # %%
-from helpers.prompts import tokenize
+from IPython.display import display
 
+from helpers.prompts import IGNORE_INDEX, encode, format_chat, row_messages, stop_ids
+
+if not data.is_text(splits):
+    messages = row_messages(splits["train"][0])  # 1 行目を会話 (role と content の並び) にする
+    full_ids = encode(tokenizer, format_chat(tokenizer, messages, add_generation_prompt=False))     # 手順 1
+    prompt_ids = encode(tokenizer, format_chat(tokenizer, messages[:-1], add_generation_prompt=True))  # 手順 2
+    print("手順 2 の ID が手順 1 の先頭と一致する:", full_ids[:len(prompt_ids)] == prompt_ids)
+    stops = stop_ids(tokenizer)                                                                     # 手順 3
+    end = next(i for i in range(len(prompt_ids), len(full_ids)) if full_ids[i] in stops)
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids):end + 1]                   # 手順 4
+              + [IGNORE_INDEX] * (len(full_ids) - end - 1))
+    print("終了の印:", tokenizer.convert_ids_to_tokens(stops))
+    print(format_chat(tokenizer, messages, add_generation_prompt=False))
+    display(pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(full_ids), "ID": full_ids, "ラベル": labels,
+                          "学習する？": ["-" if label == IGNORE_INDEX else "◯" for label in labels]}).T)
+
+# %% [markdown]
+# **落とし穴: 答えだけを別にトークンにしない。** 同じ文字列でも、前に何があるかでトークンが変わることがあります。
+# たとえば SentencePiece のトークナイザー (llm-jp-3 など) は、文字列の先頭に空白の印 `▁` を付けるので、答えを単独でトークンにすると `▁東京` に、
+# `### 応答:` の改行のあとに続けると `東京` になります。答えを別にトークンにして質問につなげると、推論では出てこないトークンを学習してしまいます。
+# 上の手順のように会話をまとめてトークンにすれば、この食い違いは起きません。このモデルで比べると:
+
+# %%
+if not data.is_text(splits):
+    alone = tokenizer(messages[-1]["content"], add_special_tokens=False).input_ids
+    in_context = full_ids[len(prompt_ids):end]
+    print("答えを単独でトークンにすると:", tokenizer.convert_ids_to_tokens(alone))
+    print("会話の中のトークン          :", tokenizer.convert_ids_to_tokens(in_context))
+    print("同じです。" if alone == in_context else "違います! 会話全体をまとめてトークンにする必要があります。")
+
+# %% [markdown]
+# `helpers.prompts.tokenize` は、この手順をすべての行に行います。会話のデータでは、最後の答えだけでなく **すべての assistant の発言** を学習します。
+# 1 行を変換する `training_example` の結果が、上で手で作ったラベルと同じことも確かめます。
+# `MAX_LENGTH` を超える行は後ろが切れるので、その数も表示します。02 で text を選んだときは、文章をつなげて `MAX_LENGTH` トークンずつのブロックに区切り、すべてのトークンを学習します。
+
+# %%
+from helpers.prompts import tokenize, training_example
+
+if not data.is_text(splits):
+    example = training_example(tokenizer, messages)
+    print("helpers の結果と手で作ったラベル (最後の答え) が同じ:", example["labels"][len(prompt_ids):] == labels[len(prompt_ids):])
 train_data = tokenize(splits["train"], tokenizer, cfg.MAX_LENGTH)
 validation_data = tokenize(splits["validation"], tokenizer, cfg.MAX_LENGTH)
-
-example = train_data[0]
-pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(example["input_ids"]),
-              "学習する？": ["-" if label == -100 else "◯" for label in example["labels"]]}).T
+print(f"学習用 {len(train_data)} 行 / 検証用 {len(validation_data)} 行")
 
 # %% [markdown]
 # ## 5. LoRA の設定
@@ -247,9 +290,9 @@ if data.is_text(splits):  # text: continue the opening of a training paragraph
     openings, expected = data.continuations(sample["text"])
     shown = pd.DataFrame({"書き出し": openings, "元の文章": expected,
                           "学習後の続き": generation.answer(model, tokenizer, openings, chat=False)})
-else:
-    shown = pd.DataFrame({"質問": sample["instruction"], "正解": sample["output"],
-                          "学習後の答え": generation.answer(model, tokenizer, sample["instruction"])})
+else:  # the last answer of each row (conversations: given everything before it)
+    prompts, expected, questions = data.last_turns(sample)
+    shown = pd.DataFrame({"質問": questions, "正解": expected, "学習後の答え": generation.answer(model, tokenizer, prompts)})
 shown
 
 # %% [markdown]

@@ -127,8 +127,9 @@ if epochs and not data.is_text(splits):
     for epoch, folder in epochs.items():
         model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
         model.set_adapter(f"epoch-{epoch}")
-        answers = generation.answer(model, tokenizer, rows["instruction"], **generate_kwargs)
-        exact[epoch] = sum(map(scores.exact_match, answers, rows["output"])) / len(rows)
+        prompts, expected, _ = data.last_turns(rows)
+        answers = generation.answer(model, tokenizer, prompts, **generate_kwargs)
+        exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
         model.set_adapter("adapter")
         model.delete_adapter(f"epoch-{epoch}")
     history = pd.read_csv(out / "loss_history.csv", index_col="epoch")
@@ -147,37 +148,43 @@ per_epoch
 # %% [markdown]
 # ## 4. 学習前と学習後で答えさせる
 # 学習データに無い 01 の質問が control です。control の期待する答えは一般的な知識 (01 の `expected`) です。
+# 02 で会話のデータを選んだときは、各会話の **最後の答え** を比べます (それまでの会話をプロンプトとして渡し、最後の答えを生成させます)。
 # 02 で text を選んだときは、質問の代わりに段落の書き出しを渡して続きを書かせ、段落ごとの **perplexity** も比べます。
 
 # %%
+# question_sets: 区分ごとに (モデルに渡すプロンプト, 期待する答え, 表に出す質問, チャット形式か)。
+# 会話のデータでは、プロンプトは最後の答えの直前までの会話、期待する答えは最後の答えです。
 if data.is_text(splits):
     control = baseline
     texts = {"train": splits["train"]["text"], "heldout": splits["validation"]["text"]}
     with model.disable_adapter():
         before_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
     after_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
-    question_sets = {name: (*data.continuations(t), False) for name, t in texts.items()}
+    question_sets = {}
+    for name, paragraphs in texts.items():
+        openings, expected = data.continuations(paragraphs)
+        question_sets[name] = (openings, expected, openings, False)
     trained_answers = []
 else:
-    known = set(splits["train"]["instruction"]) | set(splits["validation"]["instruction"])
+    question_sets = {"train": (*data.last_turns(splits["train"]), True),
+                     "heldout": (*data.last_turns(splits["validation"]), True)}
+    known = set(question_sets["train"][2]) | set(question_sets["heldout"][2])
     control = baseline[~baseline["question"].isin(known)]
-    heldout = splits["validation"]
+    heldout_prompts, heldout_expected, _, _ = question_sets["heldout"]
     with model.disable_adapter():
-        before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout["instruction"], heldout["output"])}
-    after_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout["instruction"], heldout["output"])}
-    question_sets = {"train": (splits["train"]["instruction"], splits["train"]["output"], True),
-                     "heldout": (heldout["instruction"], heldout["output"], True)}
-    trained_answers = sorted(set(splits["train"]["output"]))
-question_sets["control"] = (list(control["question"]), list(control["expected"]), True)
+        before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
+    after_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
+    trained_answers = sorted(set(question_sets["train"][1]))
+question_sets["control"] = (list(control["question"]), list(control["expected"]), list(control["question"]), True)
 perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
 perplexity.to_csv(out / "perplexity.csv")
 
 tables = []
-for split, (questions, expected, chat) in question_sets.items():
+for split, (prompts, expected, shown, chat) in question_sets.items():
     with model.disable_adapter():
-        before = generation.answer(model, tokenizer, questions, chat=chat, **generate_kwargs)
-    after = generation.answer(model, tokenizer, questions, chat=chat, **generate_kwargs)
-    tables.append(scores.comparison(split, questions, expected, before, after, trained_answers))
+        before = generation.answer(model, tokenizer, prompts, chat=chat, **generate_kwargs)
+    after = generation.answer(model, tokenizer, prompts, chat=chat, **generate_kwargs)
+    tables.append(scores.comparison(split, shown, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)
 if set(baseline["model"]) != {trained.MODEL}:
@@ -222,7 +229,7 @@ if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth)
     questions = list(heldout_rows["question"])
     predictions = {"before": [evaluate.parse_number(a) for a in heldout_rows["before"]],
                    "greedy": [evaluate.parse_number(a) for a in heldout_rows["after"]],
-                   "top_k": generation.weighted_number(model, tokenizer, questions, k=cfg.TOP_K,
+                   "top_k": generation.weighted_number(model, tokenizer, question_sets["heldout"][0], k=cfg.TOP_K,
                                                       max_new_tokens=cfg.MAX_NEW_TOKENS)}
     numeric = pd.DataFrame({method: evaluate.numeric_scores(values, truth, cfg.TOLERANCE)
                             for method, values in predictions.items()}).T
@@ -266,6 +273,6 @@ chat.box(model, tokenizer, **generate_kwargs)
 # ## まとめと次のステップ
 # - エポックごとに採点して使うアダプターを選び、学習前と学習後の答えを train / heldout / control ごとに採点して、`comparison.csv`・`summary.csv`・`report.html` に保存しました。
 # - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げてください。
-# - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは、乱数の種によって「富士山の高さ」が崩れます)。学習したデータに似た種類の質問ほど影響を受けます。
+# - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは「富士山の高さ」が 3776 → 377 メートルに崩れます)。学習したデータに似た種類の質問ほど影響を受けます。
 #
 # 次の一歩: 02 で自分の CSV や計算問題に差し替えて、同じ流れをもう一度試してみましょう。

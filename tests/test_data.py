@@ -36,7 +36,7 @@ def test_hub_loader_maps_columns_and_reports_dropped_rows(local_hub_file, capsys
     assert dataset[1] == {"instruction": "質問1\n補足", "output": "答え1"}
     assert dataset[0] == {"instruction": "質問0", "output": "答え0"}
     printed = capsys.readouterr().out
-    assert "1 行を除きました" in printed and "[10]" in printed
+    assert "1 行を除きました" in printed and "10 行目: instruction か output が空" in printed
 
 
 def test_hub_loader_limit_is_reproducible(local_hub_file):
@@ -83,7 +83,7 @@ def test_rows_are_reported_by_their_original_number_after_a_filter(tmp_path, cap
     path = tmp_path / "f.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     assert len(data.load_hub(str(path), drop_if="flag == 1")) == 0
-    assert "0 始まり): [3]" in capsys.readouterr().out
+    assert "  3 行目:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("condition, cell, expected", [
@@ -107,3 +107,47 @@ def test_hub_without_network_fails_fast_with_a_message(monkeypatch):
     with pytest.raises(TutorialError, match="接続できない"):
         data.load_hub("kunishou/databricks-dolly-15k-ja")
     assert time.monotonic() - start < 5
+
+
+def write_jsonl(path, rows):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_sample_conversations_load_with_their_system_message():
+    dataset = data.load_conversations(str(REPO_ROOT / "datasets" / "sample_conversations_ja.jsonl"))
+    assert dataset.column_names == ["messages"] and len(dataset) == 40
+    assert [m["role"] for m in dataset[0]["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+    prompts, expected, shown = data.last_turns(dataset)
+    assert len(prompts[0]) == 4 and expected[0] == dataset[0]["messages"][-1]["content"] and shown[0] == prompts[0][-1]["content"]
+
+
+def test_sharegpt_conversations_are_mapped_and_bad_rows_listed(tmp_path, capsys):
+    good = [{"from": "system", "value": "短く"}, {"from": "human", "value": "こんにちは"}, {"from": "gpt", "value": "どうも"},
+            {"from": "human", "value": "ありがとう"}]
+    rows = [{"conversations": good, "id": 0},
+            {"conversations": [{"from": "human", "value": "Q"}, {"from": "bot", "value": "A"}], "id": 1},
+            {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": " "}], "id": 2},
+            {"conversations": [{"from": "human", "value": "Q"}], "id": 3}]
+    dataset = data.load_conversations(write_jsonl(tmp_path / "sharegpt.jsonl", rows), format="sharegpt")
+    assert dataset["messages"] == [[{"role": "system", "content": "短く"}, {"role": "user", "content": "こんにちは"},
+                                    {"role": "assistant", "content": "どうも"}]]
+    printed = capsys.readouterr().out
+    assert "3 行を除きました" in printed and "1 行目: 2 番目のメッセージの役割「bot」" in printed
+    assert "2 行目: 2 番目のメッセージ (gpt) が空です" in printed and "3 行目: assistant の答えがありません" in printed
+    assert "1 行は最後の答えのあとに発言が続いていた" in printed
+
+
+def test_conversation_field_names_can_be_overridden(tmp_path):
+    rows = [{"dialog": [{"speaker": "user", "text": "Q"}, {"speaker": "model", "text": "A"}]}]
+    dataset = data.load_conversations(write_jsonl(tmp_path / "custom.jsonl", rows), column="dialog", role_key="speaker",
+                                      content_key="text", assistant="model")
+    assert dataset["messages"] == [[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]]
+
+
+def test_wrong_conversation_column_or_roles_say_what_to_change(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}])
+    with pytest.raises(TutorialError, match="会話の列「messages」がありません.*conversations"):
+        data.load_conversations(path)
+    with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
+        data.load_conversations(path, format="sharegpt", assistant="assistant")

@@ -27,12 +27,12 @@ def trained(tiny_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from helpers.prompts import build_example
+    from helpers.prompts import qa_messages, training_example
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tiny_path)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_path),
                            LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
-    example = build_example(tokenizer, "ルミナ王国の首都はどこですか？", "ソラリスです。", 64)
+    example = training_example(tokenizer, qa_messages("ルミナ王国の首都はどこですか？", "ソラリスです。"))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     for _ in range(60):
         model(input_ids=torch.tensor([example["input_ids"]]), labels=torch.tensor([example["labels"]])).loss.backward()
