@@ -134,7 +134,7 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
         print(f"条件「{drop_if}」に当てはまる {before - len(dataset)} 行を除きました。")
     dataset = _pairs(dataset, instruction, output, input)
     empty = [row["_row"] for row in dataset if not row["instruction"] or not row["output"]]
-    _report([(row, "instruction か output が空") for row in empty], "instruction か output が空")
+    _report([(row, "instruction か output が空") for row in empty], "使えない行")
     if empty:
         dataset = dataset.filter(lambda row: row["instruction"] != "" and row["output"] != "")
     return _take(dataset, limit, seed).remove_columns("_row")
@@ -194,7 +194,10 @@ def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
             keys = list(turn) if isinstance(turn, dict) else type(turn).__name__
             raise ValueError(f"{place} 番目のメッセージに「{spec['role_key']}」か「{spec['content_key']}」がありません "
                              f"(あるのは {keys})。形式か ROLE_KEY / CONTENT_KEY を直してください")
-        role, content = turn[spec["role_key"]], str(turn[spec["content_key"]] or "").strip()
+        role, content = turn[spec["role_key"]], turn[spec["content_key"]]
+        if not isinstance(content, (str, type(None))):
+            raise ValueError(f"{place} 番目のメッセージの内容が文字列ではありません (画像などを含む形式には対応していません)")
+        content = (content or "").strip()
         if role not in roles:
             raise ValueError(f"{place} 番目のメッセージの役割「{role}」が USER_ROLE / ASSISTANT_ROLE / SYSTEM_ROLE "
                              f"({' / '.join(roles)}) のどれでもありません")
@@ -203,6 +206,9 @@ def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
         messages.append({"role": roles[role], "content": content})
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("assistant の答えがありません")
+    first = next(m["role"] for m in messages if m["role"] != "system")
+    if first != "user":
+        raise ValueError("最初の答えの前に user の発言がありません (会話は user の発言から始めてください)")
     return messages
 
 
@@ -227,6 +233,13 @@ def continuations(texts: list[str], prompt_chars: int = 12, expected_chars: int 
 def is_text(splits: DatasetDict) -> bool:
     """True when notebook 02 prepared plain text (continued pre-training) rather than Q/A pairs."""
     return "text" in splits["train"].column_names
+
+
+def trained_answers(rows: Dataset) -> list[str]:
+    """Every answer the rows teach (all assistant turns of conversations), for the leak check."""
+    if "messages" not in rows.column_names:
+        return sorted(set(rows["output"]))
+    return sorted({m["content"] for c in rows["messages"] for m in c if m["role"] == "assistant"})
 
 
 def last_turns(rows: Dataset) -> tuple[list, list[str], list[str]]:

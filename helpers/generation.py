@@ -51,12 +51,14 @@ def perplexity(model, tokenizer, texts: list[str], block_size: int = 256) -> flo
 
 @torch.no_grad()
 def answer_perplexity(model, tokenizer, prompts: list, answers: list[str]) -> float:
-    """Perplexity of the expected answers (and their turn end) given their prompts; prompts not counted."""
+    """Perplexity of the expected answers (and their turn end) given their prompts: only the last
+    answer counts, not the prompt nor the earlier answers of a conversation."""
     model.eval()
     total, count = 0.0, 0
     for prompt, expected in zip(prompts, answers):
         example = training_example(tokenizer, as_messages(prompt) + [{"role": "assistant", "content": expected}])
-        labels = torch.tensor([example["labels"]], device=model.device)
+        start = len(prompt_ids(tokenizer, prompt))
+        labels = torch.tensor([[IGNORE_INDEX] * start + example["labels"][start:]], device=model.device)
         scored = int((labels[:, 1:] != IGNORE_INDEX).sum())
         loss = model(input_ids=torch.tensor([example["input_ids"]], device=model.device), labels=labels).loss
         total, count = total + loss.item() * scored, count + scored

@@ -57,7 +57,7 @@ def format_chat(tokenizer, messages, add_generation_prompt: bool = True) -> str:
     try:
         return tokenizer.apply_chat_template(messages, chat_template=tokenizer.chat_template or FALLBACK_TEMPLATE,
                                              tokenize=False, add_generation_prompt=add_generation_prompt)
-    except TemplateError as exc:  # the template's own raise_exception ("System role not supported", …)
+    except (TemplateError, ValueError) as exc:  # the template's raise_exception ("System role not supported", …)
         roles = " → ".join(m["role"] for m in messages)
         raise TutorialError(
             f"このモデルのチャットテンプレートが会話 ({roles}) を受け付けません: {exc}。"
@@ -144,6 +144,7 @@ def tokenize(dataset, tokenizer, max_length: int):
     from datasets import Dataset
 
     ensure_pad_token(tokenizer)
+    _note_dropped_system(dataset, tokenizer)
     if "text" in dataset.column_names:
         blocks = text_blocks(dataset["text"], tokenizer, max_length)
         print(f"テキスト {len(dataset)} 段落 → {max_length} トークンずつのブロック {len(blocks)} 個")
@@ -161,14 +162,32 @@ def lengths(dataset, tokenizer) -> list[int]:
     """Tokens per row as training will see it (the whole conversation, or the text + EOS)."""
     if "text" in dataset.column_names:
         return [len(encode(tokenizer, text)) + 1 for text in dataset["text"]]
+    _note_dropped_system(dataset, tokenizer)
     return [len(_row_example(tokenizer, row, index)["input_ids"]) for index, row in enumerate(dataset)]
 
 
-def _row_example(tokenizer, row: dict, index: int, max_length: int | None = None) -> dict:
+def _note_dropped_system(dataset, tokenizer) -> None:
+    """Say so when the template replaces the data's system message (llm-jp-3 writes a fixed sentence)."""
+    conversations = dataset["messages"][:50] if "messages" in dataset.column_names else []
+    system = next((m["content"] for c in conversations for m in c if m["role"] == "system"), "")
+    if not system:
+        return
     try:
-        return training_example(tokenizer, row_messages(row), max_length)
+        rendered = format_chat(tokenizer, [{"role": "system", "content": system}, {"role": "user", "content": "あ"}])
+    except TutorialError:  # a template that refuses system messages: the rows themselves say so
+        return
+    if system not in rendered:
+        print("注意: このモデルのチャットテンプレートは、データの system の内容を使いません (決まった文に置き換えます)。"
+              "system で書いた指示はモデルに届かないので、必要なら最初の user の発言に書いてください。")
+
+
+def _row_example(tokenizer, row: dict, index: int, max_length: int | None = None) -> dict:
+    messages = row_messages(row)
+    try:
+        return training_example(tokenizer, messages, max_length)
     except TutorialError as exc:
-        raise TutorialError(f"データの {index + 1} 行目: {exc}") from exc
+        first = next((m["content"] for m in messages if m["role"] == "user"), "")
+        raise TutorialError(f"データの {index + 1} 行目 (「{first[:30]}」で始まる行): {exc}") from exc
 
 
 def _checked_prefix(tokenizer, messages: list[dict], turn: int, ids: list[int]) -> list[int]:

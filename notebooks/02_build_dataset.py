@@ -135,7 +135,9 @@ if cfg.SOURCE == "hub":
 # - **sharegpt**: `{"conversations": [{"from": "human", "value": "…"}, {"from": "gpt", "value": "…"}, …]}`
 #
 # `CONVERSATION_FORMAT` で形式を選びます。列名や役割の名前がデータと違うときだけ、下の欄に書きます (空欄なら形式の既定の名前)。
-# system の発言 (モデルへの指示) もそのまま使います。03 では **すべての assistant の発言** を学習し、04 では各会話の **最後の答え** を学習前後で比べます。
+# system の発言 (モデルへの指示) も会話に入れて渡します。ただしテンプレートによっては、system を最初の user の発言に含めたり (Gemma 3)、
+# 決まった文に置き換えたり (llm-jp-3) します。置き換えられるときは、下の 4 で注意を表示します。
+# 03 では **すべての assistant の発言** を学習し、04 では各会話の **最後の答え** を学習前後で比べます。
 # Hub の ID のほかに、ローカルの `.jsonl` / `.json` / `.parquet` も読めます。split と行数の上限は 2B の `HUB_SPLIT` と `ROW_LIMIT` を使います。
 # 既定の `datasets/sample_conversations_ja.jsonl` は、system の指示のあとに 2 往復する会話 40 件です (あいさつのあと、架空の国や町や山について質問)。
 # 最後の答えは `sample_fictional_facts.csv` と同じ架空の事実です。
@@ -155,7 +157,6 @@ SYSTEM_ROLE = ""  # @param {type:"string"}
 chat_cfg = settings.collect(CONVERSATIONS=CONVERSATIONS, CONVERSATION_FORMAT=CONVERSATION_FORMAT,
                             MESSAGES_COLUMN=MESSAGES_COLUMN, ROLE_KEY=ROLE_KEY, CONTENT_KEY=CONTENT_KEY,
                             USER_ROLE=USER_ROLE, ASSISTANT_ROLE=ASSISTANT_ROLE, SYSTEM_ROLE=SYSTEM_ROLE)
-print("形式の既定の名前:", data.FORMATS[chat_cfg.CONVERSATION_FORMAT])
 if cfg.SOURCE == "conversations":
     dataset = data.load_conversations(
         chat_cfg.CONVERSATIONS, split=hub_cfg.HUB_SPLIT, format=chat_cfg.CONVERSATION_FORMAT,

@@ -138,25 +138,30 @@ print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2*
 # 大事なのは、学習で見せるトークンを、推論 (`generate`) のときにモデルが見るトークンと **まったく同じ** にすることです。
 # 学習用データの 1 行目で、手順を 1 つずつ見てみます (02 で text を選んだときは、マスクせずにすべてを学習するので、この手順はありません)。
 # 1. 会話全体 (質問と答え) をチャットテンプレートで 1 つの文字列にし、**まとめて** トークンにする
-# 2. 答えの直前まで (+「ここから答え」の書式) を、推論のときと同じようにトークンにする。これが 1 の先頭と一致することを確かめる
-# 3. 答えの終わり = 2 のあと、最初に出てくる **終了の印** (EOS か、テンプレートがターンの終わりに書くトークン)
-# 4. ラベル: 2 の部分と終了の印より後ろは `-100`、その間 (答え + 終了の印) はトークンそのもの
+# 2. 答えごとに: 答えの直前まで (+「ここから答え」の書式) を、推論のときと同じようにトークンにする。これが 1 の先頭と一致することを確かめる
+# 3. その答えの終わり = 2 のあと、最初に出てくる **終了の印** (EOS か、テンプレートがターンの終わりに書くトークン)
+# 4. ラベル: 2 と 3 の間 (答え + 終了の印) だけトークンそのもの、ほかはすべて `-100`
+#
+# 会話のデータでは、assistant の発言 (答え) が複数あるので、2〜4 を答えごとに繰り返します。
 
 # %%
 from IPython.display import display
 
-from helpers.prompts import IGNORE_INDEX, encode, format_chat, row_messages, stop_ids
+from helpers.prompts import IGNORE_INDEX, encode, format_chat, row_messages, stop_ids, training_example
 
 if not data.is_text(splits):
     messages = row_messages(splits["train"][0])  # 1 行目を会話 (role と content の並び) にする
-    full_ids = encode(tokenizer, format_chat(tokenizer, messages, add_generation_prompt=False))     # 手順 1
-    prompt_ids = encode(tokenizer, format_chat(tokenizer, messages[:-1], add_generation_prompt=True))  # 手順 2
-    print("手順 2 の ID が手順 1 の先頭と一致する:", full_ids[:len(prompt_ids)] == prompt_ids)
-    stops = stop_ids(tokenizer)                                                                     # 手順 3
-    end = next(i for i in range(len(prompt_ids), len(full_ids)) if full_ids[i] in stops)
-    labels = ([IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids):end + 1]                   # 手順 4
-              + [IGNORE_INDEX] * (len(full_ids) - end - 1))
+    example = training_example(tokenizer, messages)  # helpers で作った結果 (あとで比べます)
+    full_ids = encode(tokenizer, format_chat(tokenizer, messages, add_generation_prompt=False))  # 手順 1
+    stops = stop_ids(tokenizer)
+    labels = [IGNORE_INDEX] * len(full_ids)
+    for turn in [i for i, m in enumerate(messages) if m["role"] == "assistant"]:
+        prompt_ids = encode(tokenizer, format_chat(tokenizer, messages[:turn], add_generation_prompt=True))  # 手順 2
+        print(f"{turn + 1} 番目の発言の前まで: 手順 1 の先頭と一致する = {full_ids[:len(prompt_ids)] == prompt_ids}")
+        end = next(i for i in range(len(prompt_ids), len(full_ids)) if full_ids[i] in stops)  # 手順 3
+        labels[len(prompt_ids):end + 1] = full_ids[len(prompt_ids):end + 1]  # 手順 4
     print("終了の印:", tokenizer.convert_ids_to_tokens(stops))
+    print("helpers.prompts.training_example の結果と同じ:", labels == example["labels"])
     print(format_chat(tokenizer, messages, add_generation_prompt=False))
     display(pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(full_ids), "ID": full_ids, "ラベル": labels,
                           "学習する？": ["-" if label == IGNORE_INDEX else "◯" for label in labels]}).T)
@@ -165,27 +170,23 @@ if not data.is_text(splits):
 # **落とし穴: 答えだけを別にトークンにしない。** 同じ文字列でも、前に何があるかでトークンが変わることがあります。
 # たとえば SentencePiece のトークナイザー (llm-jp-3 など) は、文字列の先頭に空白の印 `▁` を付けるので、答えを単独でトークンにすると `▁東京` に、
 # `### 応答:` の改行のあとに続けると `東京` になります。答えを別にトークンにして質問につなげると、推論では出てこないトークンを学習してしまいます。
-# 上の手順のように会話をまとめてトークンにすれば、この食い違いは起きません。このモデルで比べると:
+# 上の手順のように会話をまとめてトークンにすれば、この食い違いは起きません。このモデルで、最後の答えを比べると:
 
 # %%
 if not data.is_text(splits):
     alone = tokenizer(messages[-1]["content"], add_special_tokens=False).input_ids
-    in_context = full_ids[len(prompt_ids):end]
+    in_context = full_ids[end - len(alone):end]  # 会話の中で、終了の印の直前の同じ長さ
     print("答えを単独でトークンにすると:", tokenizer.convert_ids_to_tokens(alone))
     print("会話の中のトークン          :", tokenizer.convert_ids_to_tokens(in_context))
     print("同じです。" if alone == in_context else "違います! 会話全体をまとめてトークンにする必要があります。")
 
 # %% [markdown]
-# `helpers.prompts.tokenize` は、この手順をすべての行に行います。会話のデータでは、最後の答えだけでなく **すべての assistant の発言** を学習します。
-# 1 行を変換する `training_example` の結果が、上で手で作ったラベルと同じことも確かめます。
+# `helpers.prompts.tokenize` は、この手順 (`training_example`) をすべての行に行います。
 # `MAX_LENGTH` を超える行は後ろが切れるので、その数も表示します。02 で text を選んだときは、文章をつなげて `MAX_LENGTH` トークンずつのブロックに区切り、すべてのトークンを学習します。
 
 # %%
-from helpers.prompts import tokenize, training_example
+from helpers.prompts import tokenize
 
-if not data.is_text(splits):
-    example = training_example(tokenizer, messages)
-    print("helpers の結果と手で作ったラベル (最後の答え) が同じ:", example["labels"][len(prompt_ids):] == labels[len(prompt_ids):])
 train_data = tokenize(splits["train"], tokenizer, cfg.MAX_LENGTH)
 validation_data = tokenize(splits["validation"], tokenizer, cfg.MAX_LENGTH)
 print(f"学習用 {len(train_data)} 行 / 検証用 {len(validation_data)} 行")

@@ -123,11 +123,11 @@ epochs = training.epoch_folders(out / "checkpoints" / "epochs")
 per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
     rows = splits["validation"].select(range(min(cfg.EVAL_ROWS, len(splits["validation"]))))
+    prompts, expected, _ = data.last_turns(rows)
     exact = {}
     for epoch, folder in epochs.items():
         model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
         model.set_adapter(f"epoch-{epoch}")
-        prompts, expected, _ = data.last_turns(rows)
         answers = generation.answer(model, tokenizer, prompts, **generate_kwargs)
         exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
         model.set_adapter("adapter")
@@ -174,7 +174,7 @@ else:
     with model.disable_adapter():
         before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
     after_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
-    trained_answers = sorted(set(question_sets["train"][1]))
+    trained_answers = data.trained_answers(splits["train"])  # 会話では途中の答えも
 question_sets["control"] = (list(control["question"]), list(control["expected"]), list(control["question"]), True)
 perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
 perplexity.to_csv(out / "perplexity.csv")

@@ -1,4 +1,4 @@
-"""Small random-weight models of the architectures in the model dropdown, with their real tokenizers.
+"""Small random-weight models of the model dropdown's architectures and Gemma 3, with their real tokenizers.
 
 Each keeps what distinguishes the real model (its vocabulary and special-token ids, tied or untied
 embeddings, grouped-query attention, Qwen's q/k/v biases, Gemma 3's sliding-window layers and
@@ -37,11 +37,6 @@ MODELS = {
         rope_theta=1000000.0, tie_word_embeddings=True, bos_token_id=2, eos_token_id=[1, 106], pad_token_id=0),
         dict(num_attention_heads=2, num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32, sliding_window=16,
              layer_types=["sliding_attention", "full_attention"])),
-    "Qwen3 (Qwen3)": ("qwen3", dict(
-        model_type="qwen3", vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-        num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
-        rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645),
-        dict(num_key_value_heads=2, head_dim=16)),
 }
 
 

@@ -85,15 +85,14 @@ def folder(name: str) -> Path:
 # Tokenizer/template pairs: which tokenizer, and the chat template to use when not its own
 # (None: its own; "": none at all, so the no-template fallback is used).
 PAIRS = {
-    "llm-jp-3 (Alpaca 風, SentencePiece)": ("llm-jp-3", None),
-    "Qwen2.5 (ChatML, 既定の system)": ("qwen2.5", None),
-    "Qwen3 (ChatML, thinking)": ("qwen3", None),
-    "Llama 3.1 (headers, <|eot_id|>)": ("llama3.1", None),
-    "Gemma 3 (<end_of_turn>, system を user に)": ("gemma3", None),
-    "Gemma 2 (<end_of_turn> ≠ eos <eos>)": ("gemma2", GEMMA2_TEMPLATE),
-    "テンプレートなし (llm-jp-3 のトークナイザー)": ("llm-jp-3", ""),
+    "llm-jp-3": ("llm-jp-3", None),        # Alpaca style (### 指示: / ### 応答:), SentencePiece, </s>
+    "qwen2.5": ("qwen2.5", None),          # ChatML with a default system message, <|im_end|>
+    "qwen3": ("qwen3", None),              # ChatML, an empty thinking block before the last answer
+    "llama3.1": ("llama3.1", None),        # header blocks, <|eot_id|>
+    "gemma3": ("gemma3", None),            # <end_of_turn>, the system message folded into the first user turn
+    "gemma2": ("gemma2", GEMMA2_TEMPLATE),  # <end_of_turn> while eos is <eos>; refuses a system message
+    "no-template": ("llm-jp-3", ""),       # a base model: the fallback layout on llm-jp-3's tokenizer
 }
-
 
 def load(pair: str):
     name, template = PAIRS[pair]

@@ -1,6 +1,7 @@
-"""Notebooks 01→05 on small random-weight models of the dropdown's other architectures, each with its
-real tokenizer and chat template (see architectures.py): loading, masking, 4-bit, generation, merging
-with tied embeddings, serving. Few epochs, a few conversations: code paths, not learning."""
+"""Notebooks 01→05 on small random-weight models shaped like the default model (llm-jp-3, Llama, untied
+embeddings), Qwen2.5 (Qwen2) and Gemma 3, each with its real tokenizer and chat template (see
+architectures.py): loading, masking, 4-bit, generation, merging with tied embeddings, serving.
+Few epochs, a few conversations: code paths, not learning."""
 import json
 
 import pandas as pd
@@ -10,6 +11,7 @@ import architectures
 from helpers import notebooks
 
 RUNS = {  # architecture: extra settings (one run takes the 4-bit path)
+    "llm-jp-3 (Llama)": {},
     "Qwen2.5 (Qwen2)": {"USE_4BIT": "true"},
     "Gemma 3 (Gemma3)": {},
 }

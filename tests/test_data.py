@@ -151,3 +151,17 @@ def test_wrong_conversation_column_or_roles_say_what_to_change(tmp_path):
         data.load_conversations(path)
     with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
         data.load_conversations(path, format="sharegpt", assistant="assistant")
+
+
+def test_conversations_that_cannot_be_trained_are_listed(tmp_path, capsys):
+    rows = [{"messages": [{"role": "system", "content": "S"}, {"role": "assistant", "content": "A"}]},
+            {"messages": [{"role": "assistant", "content": "A"}, {"role": "user", "content": "Q"},
+                          {"role": "assistant", "content": "B"}]},
+            {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}]
+    assert len(data.load_conversations(write_jsonl(tmp_path / "c.jsonl", rows))) == 1
+    assert capsys.readouterr().out.count("最初の答えの前に user の発言がありません") == 2
+    parts = [{"messages": [{"role": "user", "content": [{"type": "text", "text": "Q"}]},
+                           {"role": "assistant", "content": [{"type": "text", "text": "A"}]}]}]
+    with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
+        data.load_conversations(write_jsonl(tmp_path / "parts.jsonl", parts))
+    assert "1 番目のメッセージの内容が文字列ではありません" in capsys.readouterr().out

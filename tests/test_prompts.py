@@ -46,7 +46,7 @@ def test_a_row_the_template_refuses_is_named_by_its_number(tiny_tokenizer):
                                     "{{ raise_exception('System role not supported') }}{% endif %}"
                                     "{{ m['content'] }}{{ eos_token }}{% endfor %}")
     rows = Dataset.from_list([{"messages": CONVERSATION[1:3]}, {"messages": CONVERSATION}])
-    with pytest.raises(TutorialError, match="データの 2 行目: .*受け付けません"):
+    with pytest.raises(TutorialError, match="データの 2 行目 \\(「こんにちは」で始まる行\\): .*受け付けません"):
         tokenize(rows, tiny_tokenizer, 256)
 
 

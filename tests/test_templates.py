@@ -2,7 +2,8 @@
 
 The matrix runs every tokenizer/template pair of `real_tokenizers.PAIRS` (llm-jp-3's SentencePiece
 with its Alpaca-style template, Qwen2.5/Qwen3 ChatML, Llama 3.1 headers, Gemma 3, Gemma 2 whose turn
-end differs from its EOS, and no template) through the public surface of `helpers.prompts`.
+end differs from its EOS, and no template) through the public surface of `helpers.prompts`
+and `helpers.generation`.
 """
 from functools import lru_cache
 
@@ -35,7 +36,7 @@ def tokenizer_for(pair):
 
 def conversations(pair):
     """Gemma 2's template refuses a system message (tested below), so it gets them without."""
-    refuses_system = "Gemma 2" in pair
+    refuses_system = pair == "gemma2"
     return [[m for m in c if not (refuses_system and m["role"] == "system")] for c in CONVERSATIONS]
 
 
@@ -55,7 +56,9 @@ def test_training_ids_are_the_conversation_tokenized_in_one_go(pair):
         example = training_example(tokenizer, messages)
         text = format_chat(tokenizer, messages, add_generation_prompt=False)
         plain = tokenizer(text, add_special_tokens=False).input_ids
-        assert example["input_ids"] in (plain, [tokenizer.bos_token_id] + plain)  # at most a BOS put in front
+        adds_bos = tokenizer.bos_token_id is not None and tokenizer("あ").input_ids[:1] == [tokenizer.bos_token_id]
+        missing_bos = adds_bos and plain[:1] != [tokenizer.bos_token_id]
+        assert example["input_ids"] == ([tokenizer.bos_token_id] if missing_bos else []) + plain
 
 
 @pytest.mark.parametrize("pair", PAIRS)
@@ -113,7 +116,7 @@ def test_exactly_one_bos_where_the_tokenizer_uses_one(pair):
 def test_llm_jp_answers_are_trained_without_the_leading_space_mark():
     """The bug this matrix was built for: on SentencePiece an answer tokenized on its own starts with
     `▁`, a token the model never meets after `### 応答:\\n`."""
-    tokenizer = tokenizer_for(PAIRS[0])
+    tokenizer = tokenizer_for("llm-jp-3")
     assert tokenizer.convert_ids_to_tokens(tokenizer("東京です。", add_special_tokens=False).input_ids)[0] == "▁東京"
     assert tokenizer.convert_ids_to_tokens(tokenizer("42", add_special_tokens=False).input_ids)[0] == "▁42"
     for content, first in (("東京です。", "東京"), ("42", "42")):
@@ -123,7 +126,7 @@ def test_llm_jp_answers_are_trained_without_the_leading_space_mark():
 
 
 def test_gemma2_turn_end_is_not_eos_and_system_is_refused_in_japanese():
-    tokenizer = tokenizer_for(PAIRS[5])
+    tokenizer = tokenizer_for("gemma2")
     assert tokenizer.eos_token == "<eos>"
     assert tokenizer.convert_ids_to_tokens(stop_ids(tokenizer)) == ["<eos>", "<end_of_turn>"]
     with pytest.raises(Exception, match="system の内容を最初の user メッセージ"):
@@ -131,7 +134,7 @@ def test_gemma2_turn_end_is_not_eos_and_system_is_refused_in_japanese():
 
 
 def test_no_template_prompt_ends_with_a_newline_not_a_space():
-    tokenizer = tokenizer_for(PAIRS[-1])
+    tokenizer = tokenizer_for("no-template")
     assert tokenizer.chat_template is None
     prompt = format_chat(tokenizer, "日本の首都は？")
     assert prompt == "ユーザー: 日本の首都は？\nシステム:\n"
@@ -184,7 +187,7 @@ def test_generation_gives_each_answer_and_stops_on_the_turn_end(pair):
 
 def test_without_the_turn_end_marker_generation_runs_on():
     """The control for Gemma 2: EOS alone (what `generate` would use by default) does not stop it."""
-    pair = PAIRS[5]
+    pair = "gemma2"
     tokenizer, model = tokenizer_for(pair), trained_model(pair)
     prompt = final_prompts(pair)[0][0]
     ids = torch.tensor([prompt_ids(tokenizer, prompt)])
@@ -199,3 +202,4 @@ def test_batched_left_padded_answers_equal_one_at_a_time(pair):
     prompts, expected = final_prompts(pair)
     batched = answer(model, tokenizer, prompts, max_new_tokens=24, batch_size=len(prompts))
     assert batched == [answer(model, tokenizer, [p], max_new_tokens=24)[0] for p in prompts] == expected
+
