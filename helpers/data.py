@@ -17,6 +17,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from . import csvfile
 from .env import require
 from .errors import TutorialError
+from .prompts import row_messages
 
 PREPARED = "prepared"
 
@@ -237,20 +238,13 @@ def is_text(splits: DatasetDict) -> bool:
 
 def trained_answers(rows: Dataset) -> list[str]:
     """Every answer the rows teach (all assistant turns of conversations), for the leak check."""
-    if "messages" not in rows.column_names:
-        return sorted(set(rows["output"]))
-    return sorted({m["content"] for c in rows["messages"] for m in c if m["role"] == "assistant"})
+    return sorted({m["content"] for row in rows for m in row_messages(row) if m["role"] == "assistant"})
 
 
-def last_turns(rows: Dataset) -> tuple[list, list[str], list[str]]:
-    """What to ask and what to expect, per row: (prompts, expected answers, questions to show).
-
-    Conversations: everything before the last answer (a list of messages), the last answer, the last
-    user message. Instruction/output rows: the instruction, the output, the instruction.
-    """
-    if "messages" not in rows.column_names:
-        return list(rows["instruction"]), list(rows["output"]), list(rows["instruction"])
-    conversations = rows["messages"]
+def last_turns(rows: Dataset) -> tuple[list[list[dict]], list[str], list[str]]:
+    """What to ask and what to expect, per row: (prompts, expected answers, questions to show):
+    everything before the last answer, the last answer, and the last user message."""
+    conversations = [row_messages(row) for row in rows]
     return ([c[:-1] for c in conversations], [c[-1]["content"] for c in conversations],
             [next(m["content"] for m in reversed(c) if m["role"] == "user") for c in conversations])
 

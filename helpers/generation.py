@@ -100,9 +100,9 @@ def reply(model, tokenizer, messages: list[dict], streamer=None, **generate_kwar
     """
     ensure_pad_token(tokenizer)
     model.eval()
-    ids = torch.tensor([prompt_ids(tokenizer, messages)], device=model.device)
+    ids, stops = torch.tensor([prompt_ids(tokenizer, messages)], device=model.device), stop_ids(tokenizer)
     kwargs = {"max_new_tokens": 64, "do_sample": False} | generate_kwargs
     output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pad_token_id=tokenizer.pad_token_id,
-                            eos_token_id=stop_ids(tokenizer), streamer=streamer, **kwargs)[0, ids.shape[1]:].tolist()
-    stopped = any(token in stop_ids(tokenizer) for token in output)
+                            eos_token_id=stops, streamer=streamer, **kwargs)[0, ids.shape[1]:].tolist()
+    stopped = any(token in stops for token in output)
     return answer_text(tokenizer, output), ids.shape[1], len(output), "stop" if stopped else "length"

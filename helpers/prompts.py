@@ -92,9 +92,7 @@ def answer_text(tokenizer, new_ids) -> str:
     and without what the template writes before every answer (such as an empty thinking block)."""
     stops, ids = set(stop_ids(tokenizer)), [int(i) for i in new_ids]
     end = next((i for i, token in enumerate(ids) if token in stops), len(ids))
-    text = tokenizer.decode(ids[:end], skip_special_tokens=True)
-    opening = _facts(tokenizer)[1]
-    return text.removeprefix(opening).strip() if opening.strip() else text.strip()
+    return tokenizer.decode(ids[:end], skip_special_tokens=True).removeprefix(_facts(tokenizer)[1]).strip()
 
 
 def training_example(tokenizer, messages, max_length: int | None = None) -> dict:
