@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Colab's versions (colab/pip-freeze.gpu.txt) of every package the notebooks use, torch 2.13 CPU
+COLAB_VENV := .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_STAMP := $(COLAB_VENV)/.installed
+# What runs under Colab's versions too: every notebook, their outputs, real tokenizers, the Colab checks
+COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_colab.py
 
 .PHONY: demo test bench bench-gpu lab notebooks clean
 
@@ -16,8 +22,19 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)  ## run every notebook (01→05) on the tiny model, print before/after numbers
 	$(PY) -m helpers.notebooks run outputs
 
-test: $(STAMP)  ## unit tests + every notebook on the tiny model
+$(COLAB_STAMP): $(STAMP) colab/pip-freeze.gpu.txt helpers/colab.py
+	rm -rf $(COLAB_VENV)
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install -q --upgrade pip
+	$(COLAB_PY) -m pip install -q torch==2.13.0
+	$(PY) -m helpers.colab testenv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install -q -c $(COLAB_VENV)/constraints.txt -r $(COLAB_VENV)/requirements.txt torch==2.13.0
+	$(COLAB_PY) -m pip install -q --no-deps -e .
+	touch $(COLAB_STAMP)
+
+test: $(STAMP) $(COLAB_STAMP)  ## unit tests + every notebook on the tiny model, with the newest pins and with Colab's versions
 	$(PY) -m pytest
+	$(COLAB_PY) -m pytest $(COLAB_TESTS)
 
 bench: $(STAMP)  ## tutorial batching vs naive padding: tokens/s and peak memory (outputs/bench.json)
 	$(PY) -m helpers.bench
@@ -33,4 +50,4 @@ notebooks: $(STAMP)  ## after editing notebooks/*.py or the URL in pyproject.tom
 	$(PY) -m helpers.notebooks sync
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache $(COLAB_VENV)

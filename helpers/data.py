@@ -15,11 +15,15 @@ import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
 
 from . import csvfile
-from .env import require
+from .env import REPO_ROOT, locate
 from .errors import TutorialError
 from .prompts import row_messages
 
 PREPARED = "prepared"
+# 02's default form values, used when a later notebook prepares the data itself (tests keep them equal)
+DEFAULT_DATA = REPO_ROOT / "datasets" / "sample_fictional_facts.csv"
+DEFAULT_VALIDATION_RATIO, DEFAULT_SEED = 0.2, 42
+FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}  # else: a Hub ID
 
 
 def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
@@ -28,7 +32,7 @@ def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
     Strict (default): any problem refuses the file, listing them all. Lenient: the good rows are
     kept and every excluded row is listed with the reason.
     """
-    report = csvfile.check(path)
+    report = csvfile.check(locate(path))
     print(report.describe().splitlines()[0])
     for note in report.notes:
         print(f"  ・{note}")
@@ -85,11 +89,13 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load(dataset_id: str, split: str) -> Dataset:
     """A Hub data set, or a local .json/.jsonl/.csv/.parquet file, through `datasets.load_dataset`."""
-    local = Path(dataset_id).is_file()
-    if not local and not hub_reachable():
+    local = Path(dataset_id).suffix.lower() in FILE_TYPES
+    if local:
+        dataset_id = str(locate(dataset_id))
+    elif not hub_reachable():
         raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
                             "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
-    builder = {"jsonl": "json"}.get(Path(dataset_id).suffix.lstrip("."), Path(dataset_id).suffix.lstrip("."))
+    builder = FILE_TYPES.get(Path(dataset_id).suffix.lower())
     try:
         return (load_dataset(builder, data_files=dataset_id, split=split) if local
                 else load_dataset(dataset_id, split=split))
@@ -215,9 +221,7 @@ def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
 
 def load_text(path: str | Path) -> Dataset:
     """A plain-text file as one row per paragraph (blank-line separated, or one per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TutorialError(f"テキストファイル {path} が見つかりません。パスを確認してください。")
+    path = locate(path)
     text = path.read_text(encoding="utf-8-sig")
     paragraphs = [p.strip() for p in (text.split("\n\n") if "\n\n" in text else text.splitlines()) if p.strip()]
     if len(paragraphs) < 2:
@@ -266,11 +270,15 @@ def save_prepared(splits: DatasetDict, out: Path) -> Path:
 
 
 def load_prepared(out: Path) -> DatasetDict:
-    """What notebook 02 saved; says to run 02 first when it is missing."""
+    """What notebook 02 saved. When it is missing (in Colab: 02 ran in another runtime without
+    Drive), 02's default data (`DEFAULT_DATA`, split as 02 splits it) is prepared, saying so."""
     folder = Path(out) / PREPARED
-    files = {name: str(require(folder / f"{name}.jsonl", "02_build_dataset.ipynb"))
-             for name in ("train", "validation")}
-    return load_dataset("json", data_files=files)
+    if not all((folder / f"{name}.jsonl").is_file() for name in ("train", "validation")):
+        print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"
+              f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、02 を実行してください"
+              "(Colab では USE_GOOGLE_DRIVE をオンにして。結果が Drive を通ってこのノートブックに届きます)。")
+        save_prepared(split(load_csv(DEFAULT_DATA), DEFAULT_VALIDATION_RATIO, seed=DEFAULT_SEED), out)
+    return load_dataset("json", data_files={name: str(folder / f"{name}.jsonl") for name in ("train", "validation")})
 
 
 def main(argv: list[str]) -> int:

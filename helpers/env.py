@@ -8,9 +8,15 @@ from pathlib import Path
 
 import torch
 
+from .errors import TutorialError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"
+UPLOADS = Path("/content")  # where Colab's file pane puts uploaded files
+T4_MENU = "メニューの「ランタイム」→「ランタイムのタイプを変更」→「T4 GPU」を選んで保存し、最初のセルから実行し直してください"
+DRIVE_HINT = ("Colab ではノートブックごとに別のランタイムになり、前のノートブックのファイルは残りません。"
+              "セットアップのセルで USE_GOOGLE_DRIVE をオンにして、前のノートブックから実行し直すと、結果が Drive を通って届きます。")
 
 
 def in_colab() -> bool:
@@ -26,11 +32,14 @@ class Precision:
     reason: str        # why, in Japanese
 
 
-def choose_precision(capability: tuple[int, int] | None = None) -> Precision:
+def choose_precision(model: str = "", capability: tuple[int, int] | None = None) -> Precision:
     """bf16 only on compute capability >= 8.0, fp16 AMP below (T4 = 7.5), fp32 on CPU.
 
     `torch.cuda.is_bf16_supported()` is not trusted: it can say True on a T4 (emulation).
+    In Colab without a GPU, a real `model` stops here with the menu path to a T4.
     """
+    if in_colab() and model and model != "tiny" and not torch.cuda.is_available():
+        raise TutorialError(f"GPU のないランタイムです。{model} を CPU で動かすと何時間もかかります。{T4_MENU}。")
     if capability is None and torch.cuda.is_available():
         capability = torch.cuda.get_device_capability()
     if capability is None:
@@ -69,13 +78,39 @@ def output_dir() -> Path:
     return path
 
 
+def on_drive(path: Path) -> bool:
+    return DRIVE_ROOT in Path(path).resolve().parents
+
+
 def require(path: Path, notebook: str) -> Path:
     """Stop with a Japanese message naming the notebook to run first when `path` is missing."""
     if not Path(path).exists():
-        raise FileNotFoundError(
+        raise TutorialError(
             f"{path} が見つかりません。先に {notebook} を最後まで実行してください"
-            f"(出力フォルダ: {Path(path).parent})。")
+            f"(出力フォルダ: {Path(path).parent})。" + (DRIVE_HINT if in_colab() and not on_drive(path) else ""))
     return Path(path)
+
+
+def check_drive(out: Path, step: str) -> None:
+    """Before a long step in Colab: stop unless its results go to Drive, where the next notebook can read them."""
+    if in_colab() and not on_drive(out):
+        raise TutorialError(f"出力フォルダ {out} は Google Drive にありません。このまま{step}しても、結果はこのランタイムと一緒に消え、"
+                            "次のノートブック (別のランタイム) からは見えません。" + DRIVE_HINT)
+
+
+def locate(path: str | Path) -> Path:
+    """A file the learner named: as given, else under the repository, Colab's upload folder or the output folder.
+
+    Missing: a Japanese message listing every place looked at."""
+    path = Path(path)
+    places = [path] if path.is_absolute() else [
+        path, REPO_ROOT / path, *([UPLOADS / path] if in_colab() else []), output_dir() / path]
+    for place in places:
+        if place.is_file():
+            return place
+    raise TutorialError(f"ファイル {path} が見つかりません。探した場所:\n" + "\n".join(f"- {p.resolve()}" for p in places)
+                        + "\nColab では、左の「ファイル」(フォルダのアイコン) にアップロードしたファイルは /content/ に入ります。"
+                        "そのファイル名か、フルパス (右クリック →「パスをコピー」) を書いてください。")
 
 
 def prepare_cpu() -> None:

@@ -19,6 +19,7 @@ from .env import REPO_ROOT
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # What `make demo` and the test suite set: the offline tiny model, with settings it learns with.
 TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3"}
+COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 _GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
 
 
@@ -43,6 +44,7 @@ def render(source: Path):
     notebook = jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number:02d}"  # stable ids: regenerating gives no diff
+    notebook.metadata |= COLAB_T4  # the badge opens a runtime with a T4 already chosen
     return notebook
 
 

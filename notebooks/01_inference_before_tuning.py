@@ -21,12 +21,13 @@
 #
 # **かかる時間**: Colab の T4 GPU で約 5 分 (モデルのダウンロードを含む)。小さな練習用モデルなら CPU で 1 分以内。
 #
-# 上から順に「実行」してください。Colab では メニューの「ランタイム → ランタイムのタイプを変更」で **T4 GPU** を選んでおきます。
+# 上から順に「実行」してください。Colab ではバッジから開くと **T4 GPU** のランタイムが選ばれています (GPU がないと表示されたら、メニューの「ランタイム → ランタイムのタイプを変更」で T4 GPU を選びます)。
+# Colab では、ノートブックごとに別のランタイムになります。結果は Google Drive を通って次のノートブックに届くので、セットアップの `USE_GOOGLE_DRIVE` はオンのままにしてください。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
-# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -34,13 +35,13 @@ REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
     if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"リポジトリ {REPO_URL} を取得できませんでした。このセルの REPO_URL が公開リポジトリの URL か確かめてください"
+                             f" (フォークしたなら自分のユーザー名に書き換えます)。\ngit の出力: {clone.stderr.strip()}")
     sys.path.insert(0, REPO_DIR)
-    os.chdir(f"{REPO_DIR}/notebooks")
-    if USE_GOOGLE_DRIVE:
-        from google.colab import drive
-        drive.mount("/content/drive")
+    from helpers import colab
+    colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)
 import helpers
 
 # %% [markdown]
@@ -73,6 +74,7 @@ from helpers import models, settings
 
 cfg = settings.collect(MODEL=MODEL, MAX_NEW_TOKENS=MAX_NEW_TOKENS, SENTENCE=SENTENCE)
 model_path = models.resolve(cfg.MODEL)
+precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、ここで止まって T4 の選び方を表示
 
 # %% [markdown]
 # ## 3. 文章 → トークン → ID
@@ -94,12 +96,15 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 # ## 4. モデルを読み込む
 # `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
 # `dtype` は 1 で決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構 (T4 でも動きます)。
+#
+# 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
+# `The secret HF_TOKEN does not exist in your Colab secrets` が出ることがありますが、公開モデルの読み込みには不要なので、気にせず進めて大丈夫です
+# (トークンが要るのは、05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
 
 # %%
 import torch
 from transformers import AutoModelForCausalLM
 
-precision = env.choose_precision()
 with japanese_errors(cfg.MODEL):
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=precision.dtype, attn_implementation="sdpa", device_map=precision.device)

@@ -32,8 +32,8 @@
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
-# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -41,13 +41,13 @@ REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
     if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"リポジトリ {REPO_URL} を取得できませんでした。このセルの REPO_URL が公開リポジトリの URL か確かめてください"
+                             f" (フォークしたなら自分のユーザー名に書き換えます)。\ngit の出力: {clone.stderr.strip()}")
     sys.path.insert(0, REPO_DIR)
-    os.chdir(f"{REPO_DIR}/notebooks")
-    if USE_GOOGLE_DRIVE:
-        from google.colab import drive
-        drive.mount("/content/drive")
+    from helpers import colab
+    colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)
 import helpers
 
 # %% [markdown]

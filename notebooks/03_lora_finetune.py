@@ -22,12 +22,12 @@
 #
 # **かかる時間**: Colab の T4 で、既定の設定とサンプルデータなら 5 分ほど。練習用モデルなら CPU で 1 分ほど。
 #
-# 先に **02_build_dataset** を実行しておいてください。
+# 先に **02_build_dataset** を実行しておいてください (Colab では Drive をオンにして。02 のデータが Drive を通ってここに届きます)。02 の出力がなければ、02 の既定のサンプルデータ (架空の事実 40 行) を用意して進みます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
-# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -35,13 +35,13 @@ REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
     if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"リポジトリ {REPO_URL} を取得できませんでした。このセルの REPO_URL が公開リポジトリの URL か確かめてください"
+                             f" (フォークしたなら自分のユーザー名に書き換えます)。\ngit の出力: {clone.stderr.strip()}")
     sys.path.insert(0, REPO_DIR)
-    os.chdir(f"{REPO_DIR}/notebooks")
-    if USE_GOOGLE_DRIVE:
-        from google.colab import drive
-        drive.mount("/content/drive")
+    from helpers import colab
+    colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)
 import helpers
 
 # %% [markdown]
@@ -78,11 +78,12 @@ cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, 
                        GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA, LORA_DROPOUT=LORA_DROPOUT,
                        MAX_LENGTH=MAX_LENGTH, USE_4BIT=USE_4BIT, GRADIENT_CHECKPOINTING=GRADIENT_CHECKPOINTING,
                        RESUME=RESUME, SEED=SEED)
+precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、ここで止まって T4 の選び方を表示
+print(precision.reason)
 out = env.output_dir()
+env.check_drive(out, "学習")  # Colab: 結果が Drive に残らないなら、学習の前に止まる
 splits = data.load_prepared(out)
 settings.save(cfg, out / "train_settings.json")  # `python -m helpers.train --config` でも同じ学習ができます
-precision = env.choose_precision()
-print(precision.reason)
 
 # %% [markdown]
 # ## 2. メモリは足りる？
@@ -221,6 +222,9 @@ training.warn_few_steps(steps, precision.fp16)
 #   バッチの中でいちばん長い行に合わせてだけ詰め物 (padding) をします。全部を `MAX_LENGTH` まで詰めるより速く、メモリも少なくて済みます。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
 # - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
+#
+# 練習用モデルでは `mtime may not be reliable on this filesystem` と英語で表示されることがあります。エポックが 1 秒かからずに終わったので、
+# 古いチェックポイントを消すときに時刻ではなく番号の順に並べる、という意味です。害はありません (Drive の上でも同じです)。
 
 # %%
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -240,7 +244,7 @@ args = TrainingArguments(
     load_best_model_at_end=True,
     metric_for_best_model="eval_loss",
     train_sampling_strategy="group_by_length",
-    activation_checkpointing=cfg.GRADIENT_CHECKPOINTING,  # (以前の名前は gradient_checkpointing)
+    gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,  # transformers 5.16 からの新しい名前は activation_checkpointing (Colab の 5.15 では使えないので古い名前)
     optim="paged_adamw_8bit" if cfg.USE_4BIT and precision.device == "cuda" else "adamw_torch",
     fp16=precision.fp16,
     bf16=precision.bf16,

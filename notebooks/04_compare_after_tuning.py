@@ -25,12 +25,12 @@
 #
 # **かかる時間**: T4 で 3〜5 分、練習用モデルなら CPU で 1 分ほど。
 #
-# 先に **01**, **02**, **03** を実行しておいてください。
+# 先に **03** を実行しておいてください (Colab では Drive をオンにして。03 のアダプターが Drive を通ってここに届きます)。01 の答えがあれば、ここでの学習前の答えと一致するかも確かめます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
-# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -38,13 +38,13 @@ REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
     if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"リポジトリ {REPO_URL} を取得できませんでした。このセルの REPO_URL が公開リポジトリの URL か確かめてください"
+                             f" (フォークしたなら自分のユーザー名に書き換えます)。\ngit の出力: {clone.stderr.strip()}")
     sys.path.insert(0, REPO_DIR)
-    os.chdir(f"{REPO_DIR}/notebooks")
-    if USE_GOOGLE_DRIVE:
-        from google.colab import drive
-        drive.mount("/content/drive")
+    from helpers import colab
+    colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)
 import helpers
 
 # %% [markdown]
@@ -82,9 +82,10 @@ if cfg.DO_SAMPLE:
 out = env.output_dir()
 trained = settings.load(env.require(out / "train_settings.json", "03_lora_finetune.ipynb"))
 adapter_dir = env.require(out / "adapter", "03_lora_finetune.ipynb")
+precision = env.choose_precision(trained.MODEL)
+env.check_drive(out, "評価")
 splits = data.load_prepared(out)
-baseline = pd.read_csv(env.require(out / "baseline_answers.csv", "01_inference_before_tuning.ipynb"),
-                       keep_default_na=False)
+control_questions = data.load_csv("../datasets/baseline_questions.csv")  # 01 と同じ、一般的な知識の質問
 print(f"モデル: {trained.MODEL} / アダプター: {adapter_dir}")
 
 # %% [markdown]
@@ -99,7 +100,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 from helpers import models
 from helpers.errors import japanese_errors
 
-precision = env.choose_precision()
 quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                   bnb_4bit_compute_dtype=precision.dtype) if trained.USE_4BIT else None
 with japanese_errors(trained.MODEL):
@@ -154,8 +154,8 @@ per_epoch
 # %%
 # question_sets: 区分ごとに (モデルに渡すプロンプト, 期待する答え, 表に出す質問, チャット形式か)。
 # 会話のデータでは、プロンプトは最後の答えの直前までの会話、期待する答えは最後の答えです。
+control = pd.DataFrame({"question": control_questions["instruction"], "expected": control_questions["output"]})
 if data.is_text(splits):
-    control = baseline
     texts = {"train": splits["train"]["text"], "heldout": splits["validation"]["text"]}
     with model.disable_adapter():
         before_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
@@ -169,7 +169,7 @@ else:
     question_sets = {"train": (*data.last_turns(splits["train"]), True),
                      "heldout": (*data.last_turns(splits["validation"]), True)}
     known = set(question_sets["train"][2]) | set(question_sets["heldout"][2])
-    control = baseline[~baseline["question"].isin(known)]
+    control = control[~control["question"].isin(known)]
     heldout_prompts, heldout_expected, _, _ = question_sets["heldout"]
     with model.disable_adapter():
         before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
@@ -187,11 +187,11 @@ for split, (prompts, expected, shown, chat) in question_sets.items():
     tables.append(scores.comparison(split, shown, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)
-if set(baseline["model"]) != {trained.MODEL}:
-    print(f"注意: 01 は {set(baseline['model'])} で実行されています。03 と同じモデル ({trained.MODEL}) で 01 を実行し直すと比べやすくなります。")
-elif len(control) and not cfg.DO_SAMPLE:
-    same = (control["answer"].values == table.loc[table["split"] == "control", "before"].values).mean()
-    print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control): {same:.0%}")
+if (out / "baseline_answers.csv").exists() and not cfg.DO_SAMPLE:  # 01 の答えがあれば、ここでの学習前の答えと同じか
+    saved = pd.read_csv(out / "baseline_answers.csv", keep_default_na=False)
+    saved = saved[saved["model"] == trained.MODEL].merge(table[table["split"] == "control"], on="question")
+    if len(saved):
+        print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control {len(saved)} 問): {(saved['answer'] == saved['before']).mean():.0%}")
 scores.highlight(table)
 
 # %% [markdown]

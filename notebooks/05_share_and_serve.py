@@ -27,8 +27,8 @@
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、動作確認済みのバージョンのライブラリを入れます。Colab の PyTorch (CUDA 版) はそのまま使います。ローカルの Jupyter では何もしません。
-# @markdown Google Drive を使うと、接続が切れても学習結果が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -36,13 +36,13 @@ REPO_URL = "https://github.com/llm-finetune-ja/llm-finetune-ja"
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/" + REPO_URL.rstrip("/").rsplit("/", 1)[-1]
     if not os.path.isdir(REPO_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{REPO_DIR}/requirements.txt"], check=True)
+        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True)
+        if clone.returncode:
+            raise SystemExit(f"リポジトリ {REPO_URL} を取得できませんでした。このセルの REPO_URL が公開リポジトリの URL か確かめてください"
+                             f" (フォークしたなら自分のユーザー名に書き換えます)。\ngit の出力: {clone.stderr.strip()}")
     sys.path.insert(0, REPO_DIR)
-    os.chdir(f"{REPO_DIR}/notebooks")
-    if USE_GOOGLE_DRIVE:
-        from google.colab import drive
-        drive.mount("/content/drive")
+    from helpers import colab
+    colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)
 import helpers
 
 # %% [markdown]
@@ -70,6 +70,7 @@ cfg = settings.collect(SAVE_MERGED=SAVE_MERGED, PUSH_TO_HUB=PUSH_TO_HUB, REPO_ID
 out = env.output_dir()
 trained = settings.load(env.require(out / "train_settings.json", "03_lora_finetune.ipynb"))
 adapter_dir = env.require(out / "adapter", "03_lora_finetune.ipynb")
+precision = env.choose_precision(trained.MODEL)
 print(f"モデル: {trained.MODEL} / アダプター: {adapter_dir} ({share.size_mb(adapter_dir):,.1f} MB)")
 
 # %% [markdown]
@@ -84,16 +85,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from helpers import models
 from helpers.errors import japanese_errors
 
-precision = env.choose_precision()
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-    base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
-                                                device_map=precision.device)
-if cfg.SAVE_MERGED:
+if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージするときだけ
+    with japanese_errors(trained.MODEL):
+        base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
+                                                    device_map=precision.device)
     merged_dir = share.merge(PeftModel.from_pretrained(base, adapter_dir), out / "merged", torch.float16)
     tokenizer.save_pretrained(merged_dir)
     print(f"マージ済みモデル: {merged_dir} ({share.size_mb(merged_dir):,.0f} MB) / アダプター: {share.size_mb(adapter_dir):,.1f} MB")
-del base  # 5 で読み込み直すので、メモリを空けておく
+    del base  # 5 で読み込み直すので、メモリを空けておく
+else:
+    print("SAVE_MERGED がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
 
 # %% [markdown]
 # ## 3. モデルカードを作る

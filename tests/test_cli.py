@@ -2,6 +2,7 @@
 kill, and under `accelerate launch` with two processes (DDP on CPU)."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,9 +53,11 @@ def final_losses(out):
     return history["validation_loss"].dropna()
 
 
-def test_cli_trains_with_the_saved_settings(tmp_path, prepared):
+def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, prepared):
     out, config = workspace(tmp_path, prepared)
+    shutil.rmtree(out / data.PREPARED)  # as in a fresh Colab runtime: 02 ran elsewhere, without Drive
     printed = run([sys.executable, *command(config, out)])
+    assert "02 の既定の設定で用意します" in printed  # 02's default data, as the fixture made it
     assert "学習時間" in printed and "epoch 10" in printed
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     losses = final_losses(out)

@@ -64,9 +64,20 @@ def test_split_is_reproducible_disjoint_and_saved(tmp_path):
     assert loaded["train"].to_list() == splits["train"].to_list()
 
 
-def test_load_prepared_names_the_notebook_to_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="02_build_dataset"):
-        data.load_prepared(tmp_path)
+def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_path, capsys):
+    loaded = data.load_prepared(tmp_path)
+    assert "02 の既定の設定で用意します" in capsys.readouterr().out
+    dataset = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
+    assert loaded["validation"].to_list() == data.split(dataset, 0.2, seed=42)["validation"].to_list()
+    assert (tmp_path / "prepared" / "train.jsonl").is_file()
+
+
+def test_the_defaults_used_without_02_are_02s_form_defaults():
+    source = (REPO_ROOT / "notebooks" / "02_build_dataset.py").read_text(encoding="utf-8")
+    assert 'SOURCE = "csv"  # @param' in source
+    assert f'CSV_PATH = "../datasets/{data.DEFAULT_DATA.name}"  # @param' in source
+    assert f"VALIDATION_RATIO = {data.DEFAULT_VALIDATION_RATIO}  # @param" in source
+    assert f"SEED = {data.DEFAULT_SEED}  # @param" in source
 
 
 def test_drop_if_filter_is_applied_and_reported(tmp_path, capsys):

@@ -1,3 +1,6 @@
+import sys
+import types
+
 import pytest
 import torch
 
@@ -12,7 +15,7 @@ from helpers.errors import TutorialError, japanese_errors
     ((9, 0), torch.bfloat16, False, True),  # H100
 ])
 def test_precision_by_compute_capability(capability, dtype, fp16, bf16):
-    choice = env.choose_precision(capability)
+    choice = env.choose_precision(capability=capability)
     assert (choice.device, choice.dtype, choice.fp16, choice.bf16) == ("cuda", dtype, fp16, bf16)
     assert f"{capability[0]}.{capability[1]}" in choice.reason
 
@@ -22,6 +25,52 @@ def test_precision_on_cpu():
         pytest.skip("this machine has a GPU")
     choice = env.choose_precision()
     assert (choice.device, choice.dtype, choice.fp16, choice.bf16) == ("cpu", torch.float32, False, False)
+
+
+def in_colab_without_gpu(monkeypatch, tmp_path):
+    """Pretend to be a Colab runtime (google.colab imported, no GPU, uploads in tmp_path/content)."""
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(env, "UPLOADS", tmp_path / "content")
+    monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path / "drive")
+    monkeypatch.setenv("TUTORIAL_OUTPUT_DIR", str(tmp_path / "out"))
+
+
+def test_colab_without_gpu_stops_a_real_model_with_the_menu_path(monkeypatch, tmp_path):
+    in_colab_without_gpu(monkeypatch, tmp_path)
+    with pytest.raises(TutorialError, match="ランタイムのタイプを変更.*T4 GPU"):
+        env.choose_precision("llm-jp/llm-jp-3.1-1.8b-instruct4")
+    assert env.choose_precision("tiny").device == "cpu"  # the practice model runs on a CPU
+
+
+def test_colab_stops_before_a_long_step_unless_results_go_to_drive(monkeypatch, tmp_path):
+    in_colab_without_gpu(monkeypatch, tmp_path)
+    with pytest.raises(TutorialError, match="USE_GOOGLE_DRIVE"):
+        env.check_drive(tmp_path / "out", "学習")
+    (tmp_path / "drive" / "llm-finetune-ja").mkdir(parents=True)
+    env.check_drive(tmp_path / "drive" / "llm-finetune-ja", "学習")
+
+
+def test_missing_input_says_which_notebook_and_in_colab_how_results_travel(monkeypatch, tmp_path):
+    with pytest.raises(TutorialError, match="03_lora_finetune") as local:
+        env.require(tmp_path / "adapter", "03_lora_finetune.ipynb")
+    assert "Drive" not in str(local.value)
+    in_colab_without_gpu(monkeypatch, tmp_path)
+    with pytest.raises(TutorialError, match="03_lora_finetune.*USE_GOOGLE_DRIVE"):
+        env.require(tmp_path / "adapter", "03_lora_finetune.ipynb")
+
+
+def test_a_bare_file_name_is_found_among_colab_uploads(monkeypatch, tmp_path):
+    in_colab_without_gpu(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "mine.csv").write_text("instruction,output\nq,a\n", encoding="utf-8")
+    assert env.locate("mine.csv") == tmp_path / "content" / "mine.csv"
+    assert env.locate("datasets/template.csv") == env.REPO_ROOT / "datasets" / "template.csv"
+    with pytest.raises(TutorialError) as missing:
+        env.locate("other.csv")
+    for place in (tmp_path / "content" / "other.csv", tmp_path / "out" / "other.csv"):
+        assert str(place) in str(missing.value)
 
 
 def test_output_dir_from_environment(monkeypatch, tmp_path):

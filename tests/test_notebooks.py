@@ -50,8 +50,15 @@ def setup_cell(source):
 def test_same_setup_cell_everywhere():
     first = setup_cell(SOURCES[0])
     assert "# @title 0. セットアップ" in first and f'REPO_URL = "{notebooks.repo_url()}"' in first
-    assert "requirements.txt" in first and "drive.mount" in first
+    assert "colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)" in first and "USE_GOOGLE_DRIVE = True" in first
+    assert "requirements.txt" not in first, "in Colab only what Colab lacks is installed (helpers.colab)"
     assert all(setup_cell(s) == first for s in SOURCES)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_opens_in_colab_on_a_t4(source):
+    metadata = nbformat.read(source.with_suffix(".ipynb"), as_version=4).metadata
+    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"] == "T4"
 
 
 def forms(source):

@@ -1,0 +1,102 @@
+"""Colab as it is: the setup cell's work there, and Colab's package list as a test environment.
+
+In Colab the setup cell installs only the requirements Colab lacks (today: bitsandbytes) and
+changes nothing Colab already has. The tests check that against Google's published list
+(`colab/pip-freeze.gpu.txt`) and run the notebooks under those versions:
+
+    python -m helpers.colab testenv DIR   # DIR/constraints.txt + DIR/requirements.txt for the Colab-versions venv
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from .env import REPO_ROOT, T4_MENU
+
+COLAB_LIST = REPO_ROOT / "colab" / "pip-freeze.gpu.txt"
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+# Not taken from Colab's list: its CUDA builds of torch and what is built against them (the
+# Colab-versions venv uses torch 2.13 for CPU, which needs a newer setuptools), and pip itself.
+NOT_HERE = re.compile(r"^(torch|torchvision|torchaudio|torchcodec|triton|nvidia-.*|.*-cu\d+|pip|setuptools|wheel)$")
+# Installed in Colab though no notebook imports them, and each changes what the libraries do:
+# peft refuses old torchao; tokenizers load through sentencepiece / tiktoken / protobuf when present.
+BESIDE = ["torchao", "sentencepiece", "tiktoken", "protobuf", "scipy", "rich"]
+
+
+def name(text: str) -> str:
+    """A package name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", text).lower()
+
+
+def colab_versions(path: Path = COLAB_LIST) -> dict[str, str]:
+    """Colab's `pip freeze` as {name: version}, local labels (`+cu128`) dropped; URL installs skipped."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s+]+)(\+\S+)?", line.strip())
+        if match:
+            found[name(match.group(1))] = match.group(2)
+    return found
+
+
+def requirements(lines: list[str] | None = None) -> dict[str, str]:
+    """requirements.txt (or the given requirement lines) as {name: pinned line}."""
+    if lines is None:
+        lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines()]
+    return {name(re.split(r"[=<>!~\[;]", line)[0]): line for line in lines if line}
+
+
+def missing(installed: set[str]) -> list[str]:
+    """The pinned requirements whose package is not installed at all (what the setup cell installs)."""
+    return [line for package, line in requirements().items() if package not in installed]
+
+
+def installed_here() -> set[str]:
+    return {name(dist.metadata["Name"]) for dist in metadata.distributions() if dist.metadata["Name"]}
+
+
+def testenv(folder: Path) -> None:
+    """Write the constraints (Colab's versions but `NOT_HERE`) and the package list of the Colab-versions venv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    colab = colab_versions()
+    (folder / "constraints.txt").write_text(
+        "".join(f"{package}=={version}\n" for package, version in sorted(colab.items())
+                if not NOT_HERE.match(package)), encoding="utf-8")
+    dev = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
+    wanted = requirements() | requirements(dev) | {package: package for package in BESIDE}
+    # Colab's version where Colab has the package (the constraints pin it; its kernel: ipykernel,
+    # ipython, jupyter-client come the same way), else pinned as the setup cell installs it.
+    lines = [package if package in colab else line for package, line in wanted.items()]
+    (folder / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def setup(repo_dir: str, use_drive: bool) -> None:
+    """What the setup cell does in Colab: install what Colab lacks, mount Drive, work from notebooks/."""
+    os.chdir(Path(repo_dir) / "notebooks")
+    need = missing(installed_here())
+    if need:
+        result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *need], capture_output=True, text=True)
+        if result.returncode:
+            raise SystemExit(f"{' '.join(need)} を入れられませんでした。メニューの「ランタイム」→「セッションを再起動する」のあと、"
+                             f"もう一度実行してください。\n(pip の出力の最後: {result.stderr.strip()[-500:]})")
+    kept = ", ".join(f"{package} {metadata.version(package)}" for package in ("torch", "transformers", "peft"))
+    print(f"セットアップ完了: Colab のライブラリはそのまま使います ({kept} ほか)。追加したもの: {', '.join(need) or 'なし'}")
+    if not torch.cuda.is_available():
+        print(f"注意: GPU がありません。練習用の tiny 以外のモデルには GPU が要ります。{T4_MENU}。")
+    if use_drive:
+        from google.colab import drive
+        drive.mount("/content/drive")
+    else:
+        print("注意: USE_GOOGLE_DRIVE がオフです。このノートブックの結果は、このランタイムが終わると消え、次のノートブックからは見えません。")
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "testenv":
+        testenv(Path(sys.argv[2]))
+    else:
+        sys.exit(__doc__)

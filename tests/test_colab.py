@@ -1,0 +1,115 @@
+"""Colab as it is: the setup cell's install against Google's package list, and Colab's torchao."""
+import json
+import re
+import subprocess
+import sys
+import types
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from helpers import colab
+from helpers.env import REPO_ROOT
+from helpers.notebooks import sources
+
+SHARED_LIST = REPO_ROOT.parent / "shared" / "colab" / "pip-freeze.gpu.txt"
+
+
+@pytest.mark.skipif(not SHARED_LIST.is_file(), reason="no ../shared/colab beside this clone")
+def test_the_list_is_googles_file_unchanged():
+    assert colab.COLAB_LIST.read_bytes() == SHARED_LIST.read_bytes(), "copy ../shared/colab/* into colab/ unchanged"
+
+
+def test_colab_versions_are_read_from_the_list():
+    versions = colab.colab_versions()
+    assert versions["transformers"] == "5.15.0" and versions["torch"] == "2.11.0"  # local label +cu128 dropped
+    assert versions["huggingface-hub"] == "1.27.0" and "bitsandbytes" not in versions
+    assert "google-colab" not in versions  # installed from a file URL: no version to pin
+
+
+def test_the_setup_cell_installs_only_what_colab_lacks_and_says_which():
+    plan = colab.missing(set(colab.colab_versions()))
+    assert plan == [colab.requirements()["bitsandbytes"]]
+    setup_markdown = sources()[0].read_text(encoding="utf-8").split("# @title 0.")[1].split("\nUSE_GOOGLE_DRIVE")[0]
+    assert "(bitsandbytes) だけを入れます" in setup_markdown
+
+
+def test_the_setup_cell_names_the_url_when_the_clone_fails(monkeypatch):
+    cell = "# @title 0." + sources()[0].read_text(encoding="utf-8").split("# @title 0.")[1].split("import helpers\n")[0]
+    cell = re.sub(r'REPO_URL = ".*"', 'REPO_URL = "file:///nonexistent/no-such-repo"', cell)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    with pytest.raises(SystemExit, match="file:///nonexistent/no-such-repo を取得できませんでした.*REPO_URL"):
+        exec(cell, {})
+
+
+def fake_colab(folder: Path) -> Path:
+    """A bare venv whose site-packages holds Colab's list as metadata only: pip sees it as installed."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    for package, version in colab.colab_versions().items():
+        info = site / f"{package.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+    return python
+
+
+def changed(python: Path, requirements: list[str], report: Path) -> dict[str, str]:
+    """What `pip install` would install or replace there, for Colab's Python, from the package registry."""
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run", "-q",
+                    "--report", str(report), "--only-binary=:all:", "--python-version", "3.13", *requirements],
+                   check=True, capture_output=True, text=True)
+    return {colab.name(item["metadata"]["name"]): item["metadata"]["version"]
+            for item in json.loads(report.read_text())["install"]}
+
+
+def test_the_setup_install_changes_no_package_colab_has(tmp_path):
+    python = fake_colab(tmp_path / "colab")
+    plan = colab.missing(set(colab.colab_versions()))
+    planned = changed(python, plan, tmp_path / "report.json")
+    assert set(planned) == {colab.name(line.split("==")[0]) for line in plan}
+    assert not set(planned) & set(colab.colab_versions())
+    # the check can fail: a requirement Colab's numpy 2.1.3 doesn't meet shows up as a change
+    assert "numpy" in changed(python, [*plan, "numpy>=2.2"], tmp_path / "control.json")
+
+
+def peft_wraps_a_layer(*, import_helpers_first: bool, pythonpath: Path) -> subprocess.CompletedProcess:
+    code = ("import helpers\n" if import_helpers_first else "") + (
+        "import torch, peft\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(4, 4))\n"
+        "peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=['0']))\n"
+        "print('wrapped')\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"})
+
+
+def test_colabs_old_torchao_breaks_peft_unless_helpers_hides_it(tmp_path):
+    version = colab.colab_versions()["torchao"]
+    (tmp_path / "torchao").mkdir()  # Colab's torchao as peft sees it: importable, with its version
+    (tmp_path / "torchao" / "__init__.py").write_text(f"__version__ = '{version}'\n")
+    (tmp_path / f"torchao-{version}.dist-info").mkdir()
+    (tmp_path / f"torchao-{version}.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: torchao\nVersion: {version}\n")
+    plain = peft_wraps_a_layer(import_helpers_first=False, pythonpath=tmp_path)
+    assert "incompatible version of torchao" in plain.stderr
+    fixed = peft_wraps_a_layer(import_helpers_first=True, pythonpath=tmp_path)
+    assert fixed.returncode == 0 and "wrapped" in fixed.stdout, fixed.stderr
+
+
+def test_setup_outside_colab_installs_nothing_here_and_says_so(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    colab.setup(str(REPO_ROOT), use_drive=False)
+    shown = capsys.readouterr().out
+    assert "追加したもの: なし" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
+    assert Path.cwd() == REPO_ROOT / "notebooks"
+
+
+@pytest.mark.skipif(Path(sys.prefix).name != ".venv-colab", reason="only in the Colab-versions venv (make test)")
+def test_this_venv_has_colabs_versions():
+    wanted = colab.requirements((REPO_ROOT / ".venv-colab" / "requirements.txt").read_text().split())
+    versions = colab.colab_versions()
+    different = {package: (metadata.version(package), versions[package]) for package in wanted
+                 if package in versions and metadata.version(package) != versions[package]}
+    assert not different, different
