@@ -25,9 +25,10 @@ REQUIREMENTS = REPO_ROOT / "requirements.txt"
 # Not taken from Colab's list: its CUDA builds of torch and what is built against them (the
 # Colab-versions venv uses torch 2.13 for CPU, which needs a newer setuptools), and pip itself.
 NOT_HERE = re.compile(r"^(torch|torchvision|torchaudio|torchcodec|triton|nvidia-.*|.*-cu\d+|pip|setuptools|wheel)$")
-# Installed in Colab though no notebook imports them, and each changes what the libraries do:
-# peft refuses old torchao; tokenizers load through sentencepiece / tiktoken / protobuf when present.
-BESIDE = ["torchao", "sentencepiece", "tiktoken", "protobuf", "scipy", "rich"]
+# Installed in Colab though no notebook imports them, and each changes what the libraries do when
+# present: peft refuses an old torchao; transformers loads tokenizers through sentencepiece,
+# protobuf or tiktoken. (Colab's TensorFlow and JAX are left out: transformers 5 ignores them.)
+BESIDE = ["torchao", "sentencepiece", "protobuf", "tiktoken"]
 
 
 def name(text: str) -> str:
@@ -49,7 +50,7 @@ def requirements(lines: list[str] | None = None) -> dict[str, str]:
     """requirements.txt (or the given requirement lines) as {name: pinned line}."""
     if lines is None:
         lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines()]
-    return {name(re.split(r"[=<>!~\[;]", line)[0]): line for line in lines if line}
+    return {name(re.split(r"[=<>!~\[;]", line)[0].strip()): line for line in lines if line}
 
 
 def missing(installed: set[str]) -> list[str]:

@@ -15,7 +15,7 @@ import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
 
 from . import csvfile
-from .env import REPO_ROOT, locate
+from .env import REPO_ROOT, locate, require
 from .errors import TutorialError
 from .prompts import row_messages
 
@@ -269,16 +269,18 @@ def save_prepared(splits: DatasetDict, out: Path) -> Path:
     return folder
 
 
-def load_prepared(out: Path) -> DatasetDict:
-    """What notebook 02 saved. When it is missing (in Colab: 02 ran in another runtime without
-    Drive), 02's default data (`DEFAULT_DATA`, split as 02 splits it) is prepared, saying so."""
+def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
+    """What notebook 02 saved. When none of it is there (in Colab: 02 ran in another runtime without
+    Drive) and `prepare_default`, 02's default data is prepared as 02 would, saying so; else stop."""
     folder = Path(out) / PREPARED
-    if not all((folder / f"{name}.jsonl").is_file() for name in ("train", "validation")):
+    files = {name: folder / f"{name}.jsonl" for name in ("train", "validation")}
+    if prepare_default and not any(path.exists() for path in files.values()):
         print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"
-              f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、02 を実行してください"
-              "(Colab では USE_GOOGLE_DRIVE をオンにして。結果が Drive を通ってこのノートブックに届きます)。")
+              f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、先に 02 を実行してください。"
+              "Colab では USE_GOOGLE_DRIVE をオンにして実行すると、02 の結果が Drive を通ってこのノートブックに届きます。")
         save_prepared(split(load_csv(DEFAULT_DATA), DEFAULT_VALIDATION_RATIO, seed=DEFAULT_SEED), out)
-    return load_dataset("json", data_files={name: str(folder / f"{name}.jsonl") for name in ("train", "validation")})
+    return load_dataset("json", data_files={name: str(require(path, "02_build_dataset.ipynb"))
+                                            for name, path in files.items()})
 
 
 def main(argv: list[str]) -> int:

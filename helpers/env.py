@@ -16,7 +16,10 @@ DRIVE_FOLDER = "llm-finetune-ja"
 UPLOADS = Path("/content")  # where Colab's file pane puts uploaded files
 T4_MENU = "メニューの「ランタイム」→「ランタイムのタイプを変更」→「T4 GPU」を選んで保存し、最初のセルから実行し直してください"
 DRIVE_HINT = ("Colab ではノートブックごとに別のランタイムになり、前のノートブックのファイルは残りません。"
-              "セットアップのセルで USE_GOOGLE_DRIVE をオンにして、前のノートブックから実行し直すと、結果が Drive を通って届きます。")
+              "前のノートブック ({notebook}) を、セットアップのセルの USE_GOOGLE_DRIVE をオンにしてもう一度実行すると、"
+              "結果が Drive を通ってここに届きます。")
+ON_DRIVE_HINT = ("{notebook} を USE_GOOGLE_DRIVE をオンにして最後まで実行しましたか? "
+                 "同じ Google アカウントの Drive (マイドライブ/{folder}/) に結果があるはずです。")
 
 
 def in_colab() -> bool:
@@ -32,18 +35,20 @@ class Precision:
     reason: str        # why, in Japanese
 
 
-def choose_precision(model: str = "", capability: tuple[int, int] | None = None) -> Precision:
+def choose_precision(model: str = "", *, capability: tuple[int, int] | None = None) -> Precision:
     """bf16 only on compute capability >= 8.0, fp16 AMP below (T4 = 7.5), fp32 on CPU.
 
     `torch.cuda.is_bf16_supported()` is not trusted: it can say True on a T4 (emulation).
     In Colab without a GPU, a real `model` stops here with the menu path to a T4.
     """
-    if in_colab() and model and model != "tiny" and not torch.cuda.is_available():
+    if in_colab() and model.strip() not in ("", "tiny") and not torch.cuda.is_available():
         raise TutorialError(f"GPU のないランタイムです。{model} を CPU で動かすと何時間もかかります。{T4_MENU}。")
     if capability is None and torch.cuda.is_available():
         capability = torch.cuda.get_device_capability()
     if capability is None:
-        return Precision("cpu", torch.float32, False, False, "GPU がないので CPU の float32 で動かします(遅いですが動きます)。")
+        return Precision("cpu", torch.float32, False, False,
+                         "GPU がないので CPU の float32 で動かします。練習用の tiny なら数分、本物のモデルには T4 などの GPU が要ります"
+                         + (f" ({T4_MENU})。" if in_colab() else "。"))
     cc = f"{capability[0]}.{capability[1]}"
     if capability >= (8, 0):
         return Precision("cuda", torch.bfloat16, False, True, f"compute capability {cc} ≥ 8.0 なので bf16 を使います。")
@@ -79,15 +84,16 @@ def output_dir() -> Path:
 
 
 def on_drive(path: Path) -> bool:
-    return DRIVE_ROOT in Path(path).resolve().parents
+    return DRIVE_ROOT.resolve() in Path(path).resolve().parents
 
 
 def require(path: Path, notebook: str) -> Path:
-    """Stop with a Japanese message naming the notebook to run first when `path` is missing."""
+    """Stop with a Japanese message naming the notebook to run first when `path` is missing
+    (in Colab also how results reach this runtime through Drive)."""
     if not Path(path).exists():
-        raise TutorialError(
-            f"{path} が見つかりません。先に {notebook} を最後まで実行してください"
-            f"(出力フォルダ: {Path(path).parent})。" + (DRIVE_HINT if in_colab() and not on_drive(path) else ""))
+        hint = (ON_DRIVE_HINT if on_drive(path) else DRIVE_HINT) if in_colab() else ""
+        raise TutorialError(f"{path} が見つかりません。先に {notebook} を最後まで実行してください"
+                            f" (出力フォルダ: {Path(path).parent})。" + hint.format(notebook=notebook, folder=DRIVE_FOLDER))
     return Path(path)
 
 
@@ -95,22 +101,24 @@ def check_drive(out: Path, step: str) -> None:
     """Before a long step in Colab: stop unless its results go to Drive, where the next notebook can read them."""
     if in_colab() and not on_drive(out):
         raise TutorialError(f"出力フォルダ {out} は Google Drive にありません。このまま{step}しても、結果はこのランタイムと一緒に消え、"
-                            "次のノートブック (別のランタイム) からは見えません。" + DRIVE_HINT)
+                            "次のノートブック (別のランタイム) からは見えません。"
+                            "セットアップのセルの USE_GOOGLE_DRIVE をオンにして、このノートブックを最初から実行し直してください。")
 
 
 def locate(path: str | Path) -> Path:
     """A file the learner named: as given, else under the repository, Colab's upload folder or the output folder.
 
     Missing: a Japanese message listing every place looked at."""
-    path = Path(path)
+    path = Path(path).expanduser()
     places = [path] if path.is_absolute() else [
         path, REPO_ROOT / path, *([UPLOADS / path] if in_colab() else []), output_dir() / path]
     for place in places:
         if place.is_file():
             return place
     raise TutorialError(f"ファイル {path} が見つかりません。探した場所:\n" + "\n".join(f"- {p.resolve()}" for p in places)
-                        + "\nColab では、左の「ファイル」(フォルダのアイコン) にアップロードしたファイルは /content/ に入ります。"
-                        "そのファイル名か、フルパス (右クリック →「パスをコピー」) を書いてください。")
+                        + ("\nColab では、左の「ファイル」(フォルダのアイコン) にアップロードしたファイルは /content/ に入ります。"
+                           "そのファイル名か、フルパス (右クリック →「パスをコピー」) を書いてください。" if in_colab()
+                           else "\nファイル名のつづりと、ノートブックのフォルダ (notebooks/) からの相対パスを確かめてください。"))
 
 
 def prepare_cpu() -> None:

@@ -136,7 +136,8 @@ print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_speci
 # %% [markdown]
 # ## 6. 決まった質問に答えさせて保存する
 # `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じで、答えの終わりの印で切ります)。
-# 結果は出力フォルダの `baseline_answers.csv` に保存し、04 で「学習後に一般的な知識を忘れていないか」を確かめる **対照 (control)** の質問として使います。
+# 04 でも同じ質問を **対照 (control)** として、「学習後に一般的な知識を忘れていないか」を確かめます。結果は出力フォルダの `baseline_answers.csv` に保存し、
+# 04 は、ここでの答えと 04 での学習前の答えが同じかも確かめます (この 01 を飛ばしても 04 は動きます)。
 
 # %%
 from helpers import data, generation

@@ -82,7 +82,7 @@ precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、�
 print(precision.reason)
 out = env.output_dir()
 env.check_drive(out, "学習")  # Colab: 結果が Drive に残らないなら、学習の前に止まる
-splits = data.load_prepared(out)
+splits = data.load_prepared(out, prepare_default=True)  # 02 の出力がなければ、02 の既定のサンプルデータで
 settings.save(cfg, out / "train_settings.json")  # `python -m helpers.train --config` でも同じ学習ができます
 
 # %% [markdown]

@@ -189,6 +189,8 @@ table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "comparison.csv", index=False)
 if (out / "baseline_answers.csv").exists() and not cfg.DO_SAMPLE:  # 01 の答えがあれば、ここでの学習前の答えと同じか
     saved = pd.read_csv(out / "baseline_answers.csv", keep_default_na=False)
+    if set(saved["model"]) != {trained.MODEL}:
+        print(f"01 は別のモデル ({', '.join(set(saved['model']))}) で実行されているので、01 の答えとは比べません。")
     saved = saved[saved["model"] == trained.MODEL].merge(table[table["split"] == "control"], on="question")
     if len(saved):
         print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control {len(saved)} 問): {(saved['answer'] == saved['before']).mean():.0%}")

@@ -98,12 +98,26 @@ def test_colabs_old_torchao_breaks_peft_unless_helpers_hides_it(tmp_path):
     assert fixed.returncode == 0 and "wrapped" in fixed.stdout, fixed.stderr
 
 
-def test_setup_outside_colab_installs_nothing_here_and_says_so(monkeypatch, capsys, tmp_path):
+def test_setup_on_colabs_packages_pip_installs_only_the_missing_pins_and_says_so(monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(colab, "installed_here", lambda: set(colab.colab_versions()))
+    commands = []
+    monkeypatch.setattr(colab.subprocess, "run", lambda command, **kwargs: commands.append(command)
+                        or subprocess.CompletedProcess(command, 0, "", ""))
     colab.setup(str(REPO_ROOT), use_drive=False)
+    assert commands == [[sys.executable, "-m", "pip", "install", "-q", colab.requirements()["bitsandbytes"]]]
     shown = capsys.readouterr().out
-    assert "追加したもの: なし" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
+    assert f"追加したもの: {colab.requirements()['bitsandbytes']}" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
     assert Path.cwd() == REPO_ROOT / "notebooks"
+
+
+def test_setup_says_in_japanese_when_pip_fails(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(colab, "installed_here", lambda: set(colab.colab_versions()))
+    monkeypatch.setattr(colab.subprocess, "run", lambda command, **kwargs:
+                        subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution"))
+    with pytest.raises(SystemExit, match="(?s)bitsandbytes.*入れられませんでした.*No matching distribution"):
+        colab.setup(str(REPO_ROOT), use_drive=False)
 
 
 @pytest.mark.skipif(Path(sys.prefix).name != ".venv-colab", reason="only in the Colab-versions venv (make test)")

@@ -65,7 +65,9 @@ def test_split_is_reproducible_disjoint_and_saved(tmp_path):
 
 
 def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_path, capsys):
-    loaded = data.load_prepared(tmp_path)
+    with pytest.raises(TutorialError, match="02_build_dataset"):  # 04: scoring other data than trained on
+        data.load_prepared(tmp_path)
+    loaded = data.load_prepared(tmp_path, prepare_default=True)
     assert "02 の既定の設定で用意します" in capsys.readouterr().out
     dataset = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
     assert loaded["validation"].to_list() == data.split(dataset, 0.2, seed=42)["validation"].to_list()

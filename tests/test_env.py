@@ -56,8 +56,11 @@ def test_missing_input_says_which_notebook_and_in_colab_how_results_travel(monke
         env.require(tmp_path / "adapter", "03_lora_finetune.ipynb")
     assert "Drive" not in str(local.value)
     in_colab_without_gpu(monkeypatch, tmp_path)
-    with pytest.raises(TutorialError, match="03_lora_finetune.*USE_GOOGLE_DRIVE"):
+    with pytest.raises(TutorialError, match="03_lora_finetune.*別のランタイム.*USE_GOOGLE_DRIVE"):
         env.require(tmp_path / "adapter", "03_lora_finetune.ipynb")
+    (tmp_path / "drive" / "llm-finetune-ja").mkdir(parents=True)  # Drive is on, but 03 didn't write there
+    with pytest.raises(TutorialError, match="USE_GOOGLE_DRIVE をオンにして最後まで実行しましたか"):
+        env.require(tmp_path / "drive" / "llm-finetune-ja" / "adapter", "03_lora_finetune.ipynb")
 
 
 def test_a_bare_file_name_is_found_among_colab_uploads(monkeypatch, tmp_path):
