@@ -113,6 +113,9 @@ def check(path: str | Path) -> CsvReport:
     if report.fatal:
         return report
     _rows(records, report)
+    if not report.rows and not report.problems:
+        report.problems.append(Problem(2, "", "見出しの下にデータの行がありません", "見出しの下に 質問,答え の行を書いてください"))
+        report.fatal = True
     return report
 
 

@@ -1,10 +1,11 @@
 """Load instruction/output data (own CSV, a Hub / local data set, plain text), split, save.
 
-    python -m helpers.data check FILE.csv   # exit 0 with a summary, or 1 listing every problem
+    python -m helpers.data check FILE   # .csv / .json / .jsonl / .parquet: exit 0 with a summary, or 1 with the problems
 """
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import socket
 import sys
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 from . import csvfile
 from .env import REPO_ROOT, locate, require
@@ -44,16 +46,28 @@ def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
         print(f"lenient モード: 次の {len({p.row for p in report.problems})} 行を除きました。")
         print(report.table().to_string(index=False))
     rows = [{k: r[k] for k in ("instruction", "input", "output")} for r in report.rows]
-    return _pairs(Dataset.from_list(rows), input="input")
+    return _pairs(_some(Dataset.from_list(rows), report.path.name), input="input")
+
+
+def _text(value) -> str:
+    """A cell as text: numbers (0 included) kept as their digits, only None or blanks are empty."""
+    return "" if value is None else str(value).strip()
 
 
 def _pairs(dataset: Dataset, instruction: str = "instruction", output: str = "output", input: str = "") -> Dataset:
-    """Only instruction/output columns; the input (if any) appended to the instruction on a new line."""
-    def to_pair(row):
-        question = str(row[instruction] or "").strip()
-        extra = str(row[input] or "").strip() if input else ""
-        return {"instruction": question + ("\n" + extra if extra else ""), "output": str(row[output] or "").strip()}
-    return dataset.map(to_pair, remove_columns=[c for c in dataset.column_names if c != "_row"])
+    """Only instruction/output columns (as text, whatever the cell's type); the input (if any) appended
+    to the instruction on a new line."""
+    extras = dataset[input] if input else [None] * len(dataset)
+    questions = [_text(q) + ("\n" + _text(x) if _text(x) else "") for q, x in zip(dataset[instruction], extras)]
+    pairs = {"instruction": questions, "output": [_text(a) for a in dataset[output]]}
+    return Dataset.from_dict(pairs | ({"_row": dataset["_row"]} if "_row" in dataset.column_names else {}))
+
+
+def _some(dataset: Dataset, what: str) -> Dataset:
+    """Stop when nothing usable is left (an empty file, or filters that removed every row)."""
+    if len(dataset) == 0:
+        raise TutorialError(f"{what} に使える行が 1 行もありません。ファイルの中身と、除外の条件 (DROP_IF など) を確かめてください。")
+    return dataset
 
 
 _OPERATORS = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -92,6 +106,8 @@ def _load(dataset_id: str, split: str) -> Dataset:
     local = Path(dataset_id).suffix.lower() in FILE_TYPES
     if local:
         dataset_id = str(locate(dataset_id))
+        if Path(dataset_id).stat().st_size == 0:
+            raise TutorialError(f"{dataset_id} は空のファイルです。データの行を書いてから、もう一度実行してください。")
     elif not hub_reachable():
         raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
                             "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
@@ -99,7 +115,10 @@ def _load(dataset_id: str, split: str) -> Dataset:
     try:
         return (load_dataset(builder, data_files=dataset_id, split=split) if local
                 else load_dataset(dataset_id, split=split))
-    except (ConnectionError, OSError, ValueError) as exc:
+    except (ConnectionError, OSError, ValueError, DatasetGenerationError) as exc:
+        if local:
+            raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
+                                f"({Path(dataset_id).suffix}) の形式どおりかを確かめてください (元のエラー: {str(exc).splitlines()[0]})") from exc
         raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
                             f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
 
@@ -144,7 +163,7 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     _report([(row, "instruction か output が空") for row in empty], "使えない行")
     if empty:
         dataset = dataset.filter(lambda row: row["instruction"] != "" and row["output"] != "")
-    return _take(dataset, limit, seed).remove_columns("_row")
+    return _some(_take(dataset, limit, seed).remove_columns("_row"), dataset_id)
 
 
 # Field names of the two conversation layouts on the Hub: OpenAI-style `messages` and ShareGPT.
@@ -202,9 +221,9 @@ def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
             raise ValueError(f"{place} 番目のメッセージに「{spec['role_key']}」か「{spec['content_key']}」がありません "
                              f"(あるのは {keys})。形式か ROLE_KEY / CONTENT_KEY を直してください")
         role, content = turn[spec["role_key"]], turn[spec["content_key"]]
-        if not isinstance(content, (str, type(None))):
+        if isinstance(content, (list, dict)):
             raise ValueError(f"{place} 番目のメッセージの内容が文字列ではありません (画像などを含む形式には対応していません)")
-        content = (content or "").strip()
+        content = _text(content)  # a number is kept as its digits
         if role not in roles:
             raise ValueError(f"{place} 番目のメッセージの役割「{role}」が USER_ROLE / ASSISTANT_ROLE / SYSTEM_ROLE "
                              f"({' / '.join(roles)}) のどれでもありません")
@@ -255,6 +274,10 @@ def last_turns(rows: Dataset) -> tuple[list[list[dict]], list[str], list[str]]:
 
 def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetDict:
     """Reproducible train/validation split (the same seed gives the same rows)."""
+    validation = math.ceil(len(dataset) * validation_ratio)  # as `train_test_split` counts
+    if validation < 1 or validation >= len(dataset):
+        raise TutorialError(f"{len(dataset)} 行を、検証用 {validation_ratio:.0%} と学習用に分けられません (どちらかが 0 行になります)。"
+                            "行を増やすか (少なくとも 2 行、ふつうは数十行以上)、VALIDATION_RATIO を変えてください。")
     parts = dataset.train_test_split(test_size=validation_ratio, seed=seed)
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
@@ -287,10 +310,20 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "check":
         print(__doc__.strip().splitlines()[-1].strip())
         return 2
-    report = csvfile.check(argv[1])
-    print(report.describe())
-    print("使えます。" if report.ok else "このままでは使えません。上の行を直してください。")
-    return 0 if report.ok else 1
+    if Path(argv[1]).suffix.lower() == ".csv":  # a spreadsheet CSV: every problem with its row
+        report = csvfile.check(argv[1])
+        print(report.describe())
+        print("使えます。" if report.ok else "このままでは使えません。上の行を直してください。")
+        return 0 if report.ok else 1
+    try:  # JSON lines / JSON / parquet: read as 02 reads them (pairs, or conversations by their column)
+        columns = _load(argv[1], "train").column_names
+        layout = next((name for name, spec in FORMATS.items() if spec["column"] in columns), None)
+        rows = (load_conversations(argv[1], format=layout) if layout else load_hub(argv[1]))
+    except TutorialError as problem:
+        print(f"このままでは使えません: {problem}")
+        return 1
+    print(f"{Path(argv[1]).name}: {layout or 'instruction/output'} の形式で、使える行 {len(rows)}。使えます。")
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,35 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+from .errors import TutorialError
+
 PREFIX = "TUTORIAL_"
+# Every numeric form field: lowest and highest allowed value (integers when both are), and the usual choice.
+RANGES = {
+    "EPOCHS": (1, 1000, "ふつうは 3〜20"),
+    "LEARNING_RATE": (1e-6, 1e-2, "LoRA では 1e-4〜3e-4 がふつう"),
+    "BATCH_SIZE": (1, 512, "T4 では 1〜8"),
+    "GRAD_ACCUM": (1, 512, "ふつうは 1〜8"),
+    "LORA_R": (1, 512, "ふつうは 4〜64"),
+    "LORA_ALPHA": (1, 1024, "ふつうは r の 1〜2 倍"),
+    "LORA_DROPOUT": (0.0, 0.9, "ふつうは 0〜0.1"),
+    "MAX_LENGTH": (16, 131072, "ふつうは 128〜1024"),
+    "MAX_NEW_TOKENS": (1, 8192, "ふつうは 32〜256"),
+    "VALIDATION_RATIO": (0.01, 0.9, "ふつうは 0.1〜0.2"),
+    "SEED": (0, 2**32 - 1, "どの値でも、同じ値なら同じ結果"),
+    "ROW_LIMIT": (0, 10**9, "0 ならすべての行"),
+    "TRAIN_SIZE": (1, 10**6, "ふつうは 1000〜5000"),
+    "TEST_SIZE": (1, 10**6, "ふつうは 100〜500"),
+    "DECIMAL_PLACES": (0, 6, "0 なら整数"),
+    "ROUND_PLACES": (0, 6, "ふつうは 1〜2"),
+    "TEMPERATURE": (0.01, 5.0, "ふつうは 0.3〜1.0"),
+    "TOP_P": (0.01, 1.0, "ふつうは 0.8〜0.95"),
+    "REPETITION_PENALTY": (0.5, 3.0, "ふつうは 1.0〜1.3"),
+    "NUM_BEAMS": (1, 16, "ふつうは 1〜4"),
+    "EVAL_ROWS": (1, 10**6, "ふつうは 20〜200"),
+    "TOLERANCE": (0.0, 1e12, "0 なら完全に一致したときだけ正解"),
+    "TOP_K": (1, 50, "ふつうは 3〜5"),
+}
 
 
 def _cast(text: str, like):
@@ -19,12 +47,37 @@ def _cast(text: str, like):
     return type(like)(text) if isinstance(like, (int, float)) else text
 
 
+def problem(name: str, value) -> str | None:
+    """What is wrong with a numeric form value, in Japanese (None when it is fine or not numeric)."""
+    if name not in RANGES:
+        return None
+    low, high, usual = RANGES[name]
+    whole = isinstance(low, int) and isinstance(high, int)
+    kind = "整数" if whole else "数"
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value != value:
+        return f"{name} = {value!r} は{kind}ではありません。{low}〜{high} の{kind}にしてください ({usual})。"
+    if not low <= value <= high:
+        return f"{name} = {value!r} は範囲の外です。{low}〜{high} にしてください ({usual})。"
+    return None
+
+
 def collect(**values) -> SimpleNamespace:
-    """Return the form values, each replaced by `TUTORIAL_<NAME>` when that variable is set."""
+    """Return the form values, each replaced by `TUTORIAL_<NAME>` when that variable is set, after
+    checking every numeric one against `RANGES` (all problems at once, in Japanese)."""
+    problems = []
     for name, value in values.items():
         if PREFIX + name in os.environ:
-            values[name] = _cast(os.environ[PREFIX + name], value)
+            try:
+                values[name] = _cast(os.environ[PREFIX + name], value)
+            except ValueError:
+                problems.append(f"環境変数 {PREFIX}{name} = {os.environ[PREFIX + name]!r} を {type(value).__name__} として"
+                                f"読めません。{name} の値を数で書いてください。")
+                continue
             print(f"{name} = {values[name]!r}  (環境変数 {PREFIX}{name} による上書き)")
+        problems.append(problem(name, values[name]))
+    problems = [p for p in problems if p]
+    if problems:
+        raise TutorialError("フォームの値を直してから、このセルをもう一度実行してください:\n" + "\n".join(f"- {p}" for p in problems))
     return SimpleNamespace(**values)
 
 

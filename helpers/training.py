@@ -7,6 +7,7 @@ import os
 import resource
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
@@ -34,11 +35,41 @@ def warn_few_steps(steps: int, fp16: bool) -> str:
     return ""
 
 
+def damage(checkpoint: Path) -> str | None:
+    """Why a checkpoint folder can't be resumed from (in Japanese), or None: a missing trainer state
+    (`Trainer` writes it last, so a save cut off leaves none), broken JSON, a truncated safetensors
+    file, or a torch file (zip) that fails its checksums."""
+    if not (checkpoint / "trainer_state.json").exists():
+        return "保存の途中で切れています (trainer_state.json がありません)"
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".safetensors":
+                with path.open("rb") as f:
+                    size = int.from_bytes(f.read(8), "little")
+                    header = json.loads(f.read(size))
+                ends = [t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"]
+                if path.stat().st_size < 8 + size + max(ends, default=0):
+                    raise ValueError("途中で切れています")
+            elif path.suffix in (".pt", ".pth", ".bin"):  # torch.save writes zip archives
+                with zipfile.ZipFile(path) as archive:
+                    if archive.testzip() is not None:
+                        raise ValueError("中身が壊れています")
+        except (ValueError, UnicodeDecodeError, KeyError, zipfile.BadZipFile, OSError) as problem:
+            return f"{path.name} を読めません ({problem})"
+    return None
+
+
 def last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest `checkpoint-N` whose trainer state was written: `Trainer` writes that file last,
-    so a run cut off while saving leaves a half-written folder that must not be resumed from."""
-    complete = [c for c in Path(folder).glob("checkpoint-*") if (c / "trainer_state.json").exists()]
-    return str(max(complete, key=lambda c: int(c.name.split("-")[1]))) if complete else None
+    """The newest `checkpoint-N` that can be resumed from; newer broken ones are named and skipped."""
+    newest_first = sorted(Path(folder).glob("checkpoint-*"), key=lambda c: int(c.name.split("-")[1]), reverse=True)
+    for checkpoint in newest_first:
+        problem = damage(checkpoint)
+        if problem is None:
+            return str(checkpoint)
+        print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
+    return None
 
 
 def resume_point(folder: Path, settings: dict, resume: bool = True) -> str | None:
@@ -57,6 +88,13 @@ def resume_point(folder: Path, settings: dict, resume: bool = True) -> str | Non
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return last_complete_checkpoint(folder) if resume else None
+
+
+def tokens_seen(checkpoint: str | None) -> int:
+    """Non-padding tokens already trained at `checkpoint` (0 without one): a resumed run's speed counts only its own."""
+    if not checkpoint:
+        return 0
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8")).get("num_input_tokens_seen", 0)
 
 
 def best_epoch(log_history: list[dict]) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 kill, and under `accelerate launch` with two processes (DDP on CPU)."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +54,10 @@ def final_losses(out):
     return history["validation_loss"].dropna()
 
 
+def speed(printed):
+    return float(re.search(r"速さ: ([\d,]+) トークン/秒", printed).group(1).replace(",", ""))
+
+
 def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, prepared):
     out, config = workspace(tmp_path, prepared)
     shutil.rmtree(out / data.PREPARED)  # as in a fresh Colab runtime: 02 ran elsewhere, without Drive
@@ -61,7 +66,9 @@ def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, pr
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     losses = final_losses(out)
     assert len(losses) == 10 and losses.iloc[-1] < 0.5 * losses.iloc[0]
-    assert "学習時間" in printed and f"いちばん低かったのは epoch {losses.idxmin():g} " in printed
+    assert "学習時間" in printed and f"いちばん低かったのは epoch {losses.idxmin():g} " in printed and speed(printed) > 0
+    again = run([sys.executable, *command(config, out)])  # resumes at the last checkpoint: nothing left to train
+    assert "から再開します" in again and speed(again) == 0  # this session's tokens, not all tokens over a short time
 
 
 def complete_checkpoints(out):

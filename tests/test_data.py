@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -95,7 +97,8 @@ def test_rows_are_reported_by_their_original_number_after_a_filter(tmp_path, cap
     rows = [{"instruction": "q", "output": "a", "flag": 1}] * 3 + [{"instruction": "q", "output": "", "flag": 0}]
     path = tmp_path / "f.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
-    assert len(data.load_hub(str(path), drop_if="flag == 1")) == 0
+    with pytest.raises(TutorialError, match="使える行が 1 行もありません"):  # nothing left: refused, not "success"
+        data.load_hub(str(path), drop_if="flag == 1")
     assert "  3 行目:" in capsys.readouterr().out
 
 
@@ -178,3 +181,71 @@ def test_conversations_that_cannot_be_trained_are_listed(tmp_path, capsys):
     with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
         data.load_conversations(write_jsonl(tmp_path / "parts.jsonl", parts))
     assert "1 番目のメッセージの内容が文字列ではありません" in capsys.readouterr().out
+
+
+def write_lines(path, lines):
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_numbers_are_answers_too_kept_as_text_zero_included(tmp_path):
+    pairs = write_lines(tmp_path / "mixed.jsonl", [{"instruction": "1-1=", "output": 0}, {"instruction": "a", "output": "x"},
+                                                   {"instruction": 2, "output": 3.5}])
+    assert data.load_hub(str(pairs))["output"] == ["0", "x", "3.5"]
+    chats = write_lines(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "1-1="},
+                                                                 {"role": "assistant", "content": 0}]}])
+    assert data.load_conversations(str(chats))[0]["messages"][-1]["content"] == "0"
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("empty.jsonl", "", "空のファイル"), ("empty.csv", "", "空のファイル"),
+    ("header.csv", "instruction,output\n", "読み込めませんでした"),
+])
+def test_files_without_rows_are_refused_in_japanese(tmp_path, name, text, says):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(TutorialError, match=says):
+        data.load_hub(str(tmp_path / name))
+
+
+def test_a_csv_with_only_its_header_and_filters_that_remove_everything_stop(tmp_path):
+    (tmp_path / "header.csv").write_text("instruction,output\n", encoding="utf-8")
+    with pytest.raises(TutorialError, match="データの行がありません"):
+        data.load_csv(tmp_path / "header.csv")
+    rows = write_lines(tmp_path / "ng.jsonl", [{"instruction": "q", "output": "a", "ng": 1}] * 3)
+    with pytest.raises(TutorialError, match="使える行が 1 行もありません"):
+        data.load_hub(str(rows), drop_if="ng == 1")
+
+
+def rows(count):
+    return data.Dataset.from_list([{"instruction": f"q{i}", "output": "a"} for i in range(count)])
+
+
+@pytest.mark.parametrize("count, ratio", [(1, 0.2), (2, 0.9), (10, 0.95)])
+def test_too_few_rows_to_split_are_refused_with_the_fix(count, ratio):
+    with pytest.raises(TutorialError, match=f"{count} 行を、検証用.*VALIDATION_RATIO"):
+        data.split(rows(count), ratio)
+
+
+def test_the_smallest_splits_that_work_keep_a_row_on_each_side():
+    assert [len(part) for part in data.split(rows(2), 0.2).values()] == [1, 1]
+    assert [len(part) for part in data.split(rows(5), 0.01).values()] == [4, 1]
+
+
+def test_a_missing_local_file_is_not_looked_up_on_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "hub_reachable", lambda: pytest.fail("a file name went to the Hub"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TutorialError, match="(?s)NOPE.JSONL が見つかりません.*探した場所"):
+        data.load_hub("NOPE.JSONL")
+
+
+def test_check_command_reads_jsonl_pairs_and_conversations(tmp_path):
+    chats = write_lines(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "q"},
+                                                                 {"role": "assistant", "content": "a"}]},
+                                                   {"messages": [{"role": "user", "content": "q"}]}])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    results = {path: subprocess.run([sys.executable, "-m", "helpers.data", "check", str(path)], capture_output=True,
+                                    text=True, cwd=REPO_ROOT) for path in (chats, empty)}
+    assert results[chats].returncode == 0 and "messages の形式で、使える行 1" in results[chats].stdout
+    assert "1 行目: assistant の答えがありません" in results[chats].stdout
+    assert results[empty].returncode == 1 and "空のファイル" in results[empty].stdout

@@ -1,3 +1,5 @@
+import errno
+import importlib
 import sys
 import types
 
@@ -104,3 +106,63 @@ def test_out_of_memory_gets_advice():
     with pytest.raises(TutorialError, match="バッチサイズ"):
         with japanese_errors("学習"):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("EPOCHS", 0, "EPOCHS = 0 は範囲の外"), ("EPOCHS", -3, "1〜1000"), ("EPOCHS", "20", "整数ではありません"),
+    ("EPOCHS", 2.5, "整数ではありません"), ("LEARNING_RATE", 0.0, "範囲の外"), ("LEARNING_RATE", float("nan"), "数ではありません"),
+    ("LORA_R", 0, "範囲の外"), ("GRAD_ACCUM", 0, "範囲の外"), ("VALIDATION_RATIO", 0.0, "範囲の外"),
+    ("VALIDATION_RATIO", 1.0, "範囲の外"), ("TEST_SIZE", 0, "範囲の外"), ("TEMPERATURE", 0.0, "範囲の外"),
+    ("TOP_P", 1.5, "範囲の外"), ("MAX_NEW_TOKENS", True, "整数ではありません"),
+])
+def test_wrong_form_values_stop_with_the_field_the_value_and_the_range(field, value, says):
+    with pytest.raises(TutorialError, match=says) as stopped:
+        settings.collect(MODEL="tiny", **{field: value})
+    assert field in str(stopped.value) and "ふつう" in str(stopped.value)
+
+
+def test_all_wrong_values_are_listed_at_once_and_good_ones_pass(monkeypatch):
+    monkeypatch.setenv("TUTORIAL_EPOCHS", "abc")
+    with pytest.raises(TutorialError) as stopped:
+        settings.collect(EPOCHS=3, LORA_R=0, LEARNING_RATE=2e-4)
+    assert "TUTORIAL_EPOCHS = 'abc'" in str(stopped.value) and "LORA_R = 0" in str(stopped.value)
+    assert "LEARNING_RATE" not in str(stopped.value)
+    monkeypatch.delenv("TUTORIAL_EPOCHS")
+    assert settings.collect(EPOCHS=1, LORA_DROPOUT=0, TOLERANCE=0, ROW_LIMIT=0).EPOCHS == 1
+
+
+@pytest.mark.parametrize("fault, says", [
+    (OSError(errno.ENOSPC, "No space left on device", "/tmp/x/adapter_model.safetensors"), "ディスクの空きがなくなりました.*空き: [\\d.]+ GiB"),
+    (RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed"),
+     "ディスクの空きがなくなりました"),
+    (PermissionError(errno.EACCES, "Permission denied", "/read-only/out"), "/read-only/out に書き込めません.*TUTORIAL_OUTPUT_DIR"),
+    (OSError(errno.EROFS, "Read-only file system", "/ro/x"), "/ro/x に書き込めません"),
+])
+def test_disk_and_folder_faults_say_what_and_how_to_fix(fault, says):
+    with pytest.raises(TutorialError, match=says):
+        with japanese_errors("学習"):
+            raise fault
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_hub_push_is_about_the_token_not_the_spelling(status):
+    from huggingface_hub.errors import HfHubHTTPError
+    httpx = importlib.import_module(HfHubHTTPError.__mro__[1].__module__)  # httpx, or httpx2 in huggingface_hub 2
+    response = httpx.Response(status, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
+    with pytest.raises(TutorialError, match="トークン.*HF_TOKEN") as refused:
+        with japanese_errors("your-name/repo"):
+            raise HfHubHTTPError("Unauthorized", response=response)
+    assert "つづり" not in str(refused.value)
+
+
+def test_an_offline_push_says_network():
+    from huggingface_hub.errors import OfflineModeIsEnabled
+    with pytest.raises(TutorialError, match="ネットワークに接続できません"):
+        with japanese_errors("your-name/repo"):
+            raise OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled.")
+
+
+def test_other_runtime_errors_are_not_disguised():
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        with japanese_errors("学習"):
+            raise RuntimeError("shape mismatch")

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import models, notebooks
+from helpers import models, notebooks, settings
 
 SOURCES = notebooks.sources()
 NAMES = [s.stem for s in SOURCES]
@@ -86,6 +86,8 @@ def test_form_fields_are_valid(source):
             else:
                 kind = re.fullmatch(r'\{type:\s*"(\w+)"\}', spec).group(1)
                 assert isinstance(value, TYPES[kind]), f"{name}: {value!r} is not {kind}"
+                if kind in ("integer", "number"):  # checked by settings.collect, and the default is allowed
+                    assert name in settings.RANGES and settings.problem(name, value) is None, name
             fields += 1
     assert fields >= 1
 

@@ -53,3 +53,20 @@ def test_a_row_the_template_refuses_is_named_by_its_number(tiny_tokenizer):
 def test_a_conversation_without_an_answer_is_refused(tiny_tokenizer):
     with pytest.raises(TutorialError, match="assistant"):
         training_example(tiny_tokenizer, "こんにちは")
+
+
+def test_max_length_that_cuts_off_every_answer_stops_before_training(tiny_tokenizer):
+    rows = Dataset.from_list([{"instruction": f"質問 {i} はなんですか", "output": "答えです"} for i in range(3)])
+    needed = max(lengths(rows, tiny_tokenizer))
+    with pytest.raises(TutorialError, match=f"3 行すべてが答えの始まる前で切れて.*MAX_LENGTH を {needed} 以上"):
+        tokenize(rows, tiny_tokenizer, 4)
+    assert len(tokenize(rows, tiny_tokenizer, needed)) == 3
+
+
+def test_rows_that_would_train_nothing_are_left_out_and_named(tiny_tokenizer, capsys):
+    rows = Dataset.from_list([{"instruction": "短い", "output": "はい"},
+                              {"instruction": "とても長い質問です。" * 10, "output": "はい"}])
+    short, long = lengths(rows, tiny_tokenizer)
+    encoded = tokenize(rows, tiny_tokenizer, short + 2)
+    assert len(encoded) == 1 and any(label != IGNORE_INDEX for label in encoded[0]["labels"])
+    assert f"1 / 2 行 (2 行目) は答えの始まる前で切れるので、学習から除きます" in capsys.readouterr().out

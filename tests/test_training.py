@@ -1,5 +1,6 @@
 """Training helpers: step counts, fp16 warning, resume, best epoch, memory estimate, fp32 LoRA."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,3 +98,31 @@ def test_lora_parameters_stay_fp32_on_an_fp16_model(tiny_path):
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable and all(p.dtype == torch.float32 for p in trainable)
     assert next(p for n, p in model.named_parameters() if "base_layer" in n).dtype == torch.float16
+
+
+def saved_checkpoint(folder, step):
+    """A checkpoint folder with the kinds of files `Trainer` writes."""
+    from safetensors.torch import save_file
+    path = Path(checkpoint(folder, step))
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (path / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    save_file({"lora_A": torch.ones(64, 64)}, path / "adapter_model.safetensors")
+    torch.save({"state": {0: torch.ones(64, 64)}}, path / "optimizer.pt")
+    return path
+
+
+@pytest.mark.parametrize("break_it, says", [
+    (lambda p: (p / "adapter_model.safetensors").write_bytes((p / "adapter_model.safetensors").read_bytes()[:-100]),
+     "adapter_model.safetensors を読めません"),
+    (lambda p: (p / "optimizer.pt").write_bytes((p / "optimizer.pt").read_bytes()[:-100]), "optimizer.pt を読めません"),
+    (lambda p: (p / "trainer_state.json").write_text('{"global_step": '), "trainer_state.json を読めません"),
+    (lambda p: (p / "adapter_config.json").write_bytes(b"\xff\xfe"), "adapter_config.json を読めません"),
+])
+def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_path, capsys, break_it, says):
+    folder = tmp_path / "checkpoints"
+    training.resume_point(folder, {"EPOCHS": 3})
+    good = saved_checkpoint(folder, 8)
+    break_it(saved_checkpoint(folder, 16))
+    assert training.damage(good) is None
+    assert training.resume_point(folder, {"EPOCHS": 3}) == str(good)
+    assert f"checkpoint-16 は使いません: {says}" in capsys.readouterr().out
