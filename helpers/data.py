@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import math
 import operator
 import socket
@@ -13,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from . import csvfile
@@ -25,7 +26,7 @@ PREPARED = "prepared"
 # 02's default form values, used when a later notebook prepares the data itself (tests keep them equal)
 DEFAULT_DATA = REPO_ROOT / "datasets" / "sample_fictional_facts.csv"
 DEFAULT_VALIDATION_RATIO, DEFAULT_SEED = 0.2, 42
-FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}  # else: a Hub ID
+FILE_TYPES = {".json", ".jsonl", ".csv", ".parquet"}  # else: a Hub ID
 
 
 def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
@@ -57,10 +58,12 @@ def _text(value) -> str:
 def _pairs(dataset: Dataset, instruction: str = "instruction", output: str = "output", input: str = "") -> Dataset:
     """Only instruction/output columns (as text, whatever the cell's type); the input (if any) appended
     to the instruction on a new line."""
-    extras = dataset[input] if input else [None] * len(dataset)
-    questions = [_text(q) + ("\n" + _text(x) if _text(x) else "") for q, x in zip(dataset[instruction], extras)]
-    pairs = {"instruction": questions, "output": [_text(a) for a in dataset[output]]}
-    return Dataset.from_dict(pairs | ({"_row": dataset["_row"]} if "_row" in dataset.column_names else {}))
+    def to_pair(row):
+        extra = _text(row[input]) if input else ""
+        return {"instruction": _text(row[instruction]) + ("\n" + extra if extra else ""), "output": _text(row[output])}
+    kept = {"_row": Value("int64")} if "_row" in dataset.column_names else {}
+    return dataset.map(to_pair, remove_columns=[c for c in dataset.column_names if c != "_row"],
+                       features=Features(kept | {"instruction": Value("string"), "output": Value("string")}))
 
 
 def _some(dataset: Dataset, what: str) -> Dataset:
@@ -101,20 +104,55 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _as_text(value):
+    """Every number or true/false in a JSON record as the text it was written as (`0`, `2`, `0.5`),
+    so columns that mix numbers and text load, and no answer turns into `2.0`."""
+    if isinstance(value, dict):
+        return {key: _as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    return json.dumps(value) if isinstance(value, (bool, int, float)) else value
+
+
+def _local(path: Path) -> Dataset:
+    """A local file with every cell read as written: JSON numbers and CSV cells (`007`) stay text."""
+    if path.stat().st_size == 0:
+        raise TutorialError(f"{path} は空のファイルです。データの行を書いてから、もう一度実行してください。")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":  # typed columns, nothing to guess
+        return load_dataset("parquet", data_files=str(path), split="train")
+    if suffix == ".csv":
+        return Dataset.from_pandas(pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+    text = path.read_text(encoding="utf-8-sig")
+    records = []
+    try:
+        if suffix == ".json":
+            records = json.loads(text)
+        else:
+            for records_line, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    records.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        where = f"{records_line} 行目" if suffix == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
+        raise TutorialError(f"{path.name} の {where} が JSON として読めません ({exc.msg})。その行を直してください"
+                            " (.jsonl は 1 行に 1 つの {...})。") from exc
+    if isinstance(records, dict):  # {"data": [...]} and the like
+        records = next((value for value in records.values() if isinstance(value, list)), [records])
+    if not all(isinstance(record, dict) for record in records):
+        raise TutorialError(f"{path.name} の各行は {{\"列名\": 値, ...}} の形にしてください。")
+    return Dataset.from_list([_as_text(record) for record in records])
+
+
 def _load(dataset_id: str, split: str) -> Dataset:
-    """A Hub data set, or a local .json/.jsonl/.csv/.parquet file, through `datasets.load_dataset`."""
+    """A Hub data set, or a local .json/.jsonl/.csv/.parquet file (read by `_local`)."""
     local = Path(dataset_id).suffix.lower() in FILE_TYPES
     if local:
         dataset_id = str(locate(dataset_id))
-        if Path(dataset_id).stat().st_size == 0:
-            raise TutorialError(f"{dataset_id} は空のファイルです。データの行を書いてから、もう一度実行してください。")
     elif not hub_reachable():
         raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
                             "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
-    builder = FILE_TYPES.get(Path(dataset_id).suffix.lower())
     try:
-        return (load_dataset(builder, data_files=dataset_id, split=split) if local
-                else load_dataset(dataset_id, split=split))
+        return _local(Path(dataset_id)) if local else load_dataset(dataset_id, split=split)
     except (ConnectionError, OSError, ValueError, DatasetGenerationError) as exc:
         if local:
             raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
@@ -315,14 +353,22 @@ def main(argv: list[str]) -> int:
         print(report.describe())
         print("使えます。" if report.ok else "このままでは使えません。上の行を直してください。")
         return 0 if report.ok else 1
+    if Path(argv[1]).suffix.lower() not in FILE_TYPES:
+        print(f"{Path(argv[1]).name}: 調べられるのは {' / '.join(sorted(FILE_TYPES))} のファイルです。")
+        return 1
     try:  # JSON lines / JSON / parquet: read as 02 reads them (pairs, or conversations by their column)
-        columns = _load(argv[1], "train").column_names
-        layout = next((name for name, spec in FORMATS.items() if spec["column"] in columns), None)
-        rows = (load_conversations(argv[1], format=layout) if layout else load_hub(argv[1]))
+        loaded = _load(argv[1], "train")
+        layout = next((name for name, spec in FORMATS.items() if spec["column"] in loaded.column_names), None)
+        rows = (load_conversations(argv[1], format=layout) if layout
+                else load_hub(argv[1], input="input" if "input" in loaded.column_names else ""))
     except TutorialError as problem:
         print(f"このままでは使えません: {problem}")
         return 1
-    print(f"{Path(argv[1]).name}: {layout or 'instruction/output'} の形式で、使える行 {len(rows)}。使えます。")
+    print(f"{Path(argv[1]).name}: {layout or 'instruction/output'} の形式で、{len(loaded)} 行のうち使える行 {len(rows)}。")
+    if len(rows) < len(loaded):
+        print("このままでは使えない行があります。上の一覧の行を直してください (02 ではその行を除いて進みます)。")
+        return 1
+    print("使えます。")
     return 0
 
 

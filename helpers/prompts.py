@@ -156,13 +156,15 @@ def tokenize(dataset, tokenizer, max_length: int):
     nothing = [i for i, labels in enumerate(encoded["labels"]) if all(label == IGNORE_INDEX for label in labels)]
     if nothing:
         full = [len(_row_example(tokenizer, dataset[i], i)["input_ids"]) for i in nothing]
-        shown = ", ".join(f"{i + 1} 行目" for i in nothing[:10]) + (" ほか" if len(nothing) > 10 else "")
+        questions = [next(m["content"] for m in row_messages(dataset[i]) if m["role"] == "user") for i in nothing[:5]]
+        shown = "、".join(f"「{q[:20]}」" for q in questions) + (" ほか" if len(nothing) > 5 else "")
         if len(nothing) == len(encoded):
             raise TutorialError(f"MAX_LENGTH={max_length} では、{len(encoded)} 行すべてが答えの始まる前で切れてしまい、何も学習できません"
                                 f" (行の長さは {min(full)}〜{max(full)} トークン)。MAX_LENGTH を {max(full)} 以上にしてください。")
-        print(f"注意: {len(nothing)} / {len(encoded)} 行 ({shown}) は答えの始まる前で切れるので、学習から除きます"
+        print(f"注意: {len(nothing)} / {len(encoded)} 行 (質問 {shown}) は答えの始まる前で切れるので、学習から除きます"
               f" (その行の長さは {min(full)}〜{max(full)} トークン)。使うなら MAX_LENGTH を {max(full)} 以上にしてください。")
-        encoded = encoded.select([i for i in range(len(encoded)) if i not in set(nothing)])
+        dropped = set(nothing)
+        encoded = encoded.select([i for i in range(len(encoded)) if i not in dropped])
     return encoded.remove_columns("truncated")
 
 

@@ -41,10 +41,15 @@ RANGES = {
 }
 
 
-def _cast(text: str, like):
+def _cast(name: str, text: str, like):
+    """An override's text as the field's type (numeric fields by their `RANGES` kind: `1e-3`, `3.0` read)."""
     if isinstance(like, bool):
         return text.strip().lower() in ("1", "true", "yes", "on")
-    return type(like)(text) if isinstance(like, (int, float)) else text
+    if name in RANGES or isinstance(like, (int, float)):
+        number = float(text)
+        whole = name in RANGES and all(isinstance(bound, int) for bound in RANGES[name][:2])
+        return int(number) if (whole or (name not in RANGES and isinstance(like, int))) and number.is_integer() else number
+    return text
 
 
 def problem(name: str, value) -> str | None:
@@ -68,10 +73,11 @@ def collect(**values) -> SimpleNamespace:
     for name, value in values.items():
         if PREFIX + name in os.environ:
             try:
-                values[name] = _cast(os.environ[PREFIX + name], value)
+                values[name] = _cast(name, os.environ[PREFIX + name], value)
             except ValueError:
-                problems.append(f"環境変数 {PREFIX}{name} = {os.environ[PREFIX + name]!r} を {type(value).__name__} として"
-                                f"読めません。{name} の値を数で書いてください。")
+                values[name] = os.environ[PREFIX + name]  # reported below as not a number
+                problems.append(f"(環境変数 {PREFIX}{name} から) " + (problem(name, values[name]) or
+                                                                   f"{name} = {values[name]!r} は数ではありません。"))
                 continue
             print(f"{name} = {values[name]!r}  (環境変数 {PREFIX}{name} による上書き)")
         problems.append(problem(name, values[name]))

@@ -48,6 +48,8 @@ def damage(checkpoint: Path) -> str | None:
             elif path.suffix == ".safetensors":
                 with path.open("rb") as f:
                     size = int.from_bytes(f.read(8), "little")
+                    if size > path.stat().st_size:
+                        raise ValueError("途中で切れています")
                     header = json.loads(f.read(size))
                 ends = [t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"]
                 if path.stat().st_size < 8 + size + max(ends, default=0):
@@ -56,19 +58,22 @@ def damage(checkpoint: Path) -> str | None:
                 with zipfile.ZipFile(path) as archive:
                     if archive.testzip() is not None:
                         raise ValueError("中身が壊れています")
-        except (ValueError, UnicodeDecodeError, KeyError, zipfile.BadZipFile, OSError) as problem:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, zipfile.BadZipFile, OSError) as problem:
             return f"{path.name} を読めません ({problem})"
     return None
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:
     """The newest `checkpoint-N` that can be resumed from; newer broken ones are named and skipped."""
-    newest_first = sorted(Path(folder).glob("checkpoint-*"), key=lambda c: int(c.name.split("-")[1]), reverse=True)
-    for checkpoint in newest_first:
+    numbered = [c for c in Path(folder).glob("checkpoint-*") if c.name.split("-", 1)[1].isdigit()]  # not "checkpoint-8 (1)"
+    for checkpoint in sorted(numbered, key=lambda c: int(c.name.split("-")[1]), reverse=True):
         problem = damage(checkpoint)
         if problem is None:
             return str(checkpoint)
-        print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
+        if is_main_process():
+            print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
+    if numbered and is_main_process():
+        print("使えるチェックポイントがないので、最初から学習します。")
     return None
 
 

@@ -260,10 +260,11 @@ checkpoint = training.resume_point(out / "checkpoints", vars(cfg), resume=cfg.RE
 if checkpoint:
     print(f"{checkpoint} から再開します。")
 env.prepare_cpu()
+tokens_before = training.tokens_seen(checkpoint)  # 再開したときは、再開してからの時間とトークン数で速さを出す
 with japanese_errors("学習"):
     result = trainer.train(resume_from_checkpoint=checkpoint)
-runtime = result.metrics["train_runtime"]  # この実行の分だけ (再開したときは、再開してからの時間とトークン数で速さを出す)
-tokens = trainer.state.num_input_tokens_seen - training.tokens_seen(checkpoint)
+runtime = result.metrics["train_runtime"]  # この実行の分だけ
+tokens = trainer.state.num_input_tokens_seen - tokens_before
 print(f"学習時間: {runtime:.0f} 秒 / 速さ: {tokens / runtime:,.0f} トークン/秒 (詰め物を除く)"
       f" / メモリの最大: {training.peak_memory_mb():,.0f} MiB")
 

@@ -91,8 +91,9 @@ if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージすると
     with japanese_errors(trained.MODEL):
         base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
                                                     device_map=precision.device)
-    merged_dir = share.merge(PeftModel.from_pretrained(base, adapter_dir), out / "merged", torch.float16)
-    tokenizer.save_pretrained(merged_dir)
+    with japanese_errors("マージ済みモデルの保存"):  # 1.8B なら約 3.7 GB: ディスクの空きが要ります
+        merged_dir = share.merge(PeftModel.from_pretrained(base, adapter_dir), out / "merged", torch.float16)
+        tokenizer.save_pretrained(merged_dir)
     print(f"マージ済みモデル: {merged_dir} ({share.size_mb(merged_dir):,.0f} MB) / アダプター: {share.size_mb(adapter_dir):,.1f} MB")
     del base  # 5 で読み込み直すので、メモリを空けておく
 else:

@@ -192,6 +192,10 @@ def test_numbers_are_answers_too_kept_as_text_zero_included(tmp_path):
     pairs = write_lines(tmp_path / "mixed.jsonl", [{"instruction": "1-1=", "output": 0}, {"instruction": "a", "output": "x"},
                                                    {"instruction": 2, "output": 3.5}])
     assert data.load_hub(str(pairs))["output"] == ["0", "x", "3.5"]
+    numbers = write_lines(tmp_path / "numbers.jsonl", [{"instruction": "a", "output": 2}, {"instruction": "b", "output": 0.5}])
+    assert data.load_hub(str(numbers))["output"] == ["2", "0.5"]  # not 2.0: a column of numbers only
+    (tmp_path / "cells.csv").write_text("instruction,output\nq1,007\nq2,\nq3,3\n", encoding="utf-8")
+    assert data.load_hub(str(tmp_path / "cells.csv"))["output"] == ["007", "3"]  # as written; the blank one reported
     chats = write_lines(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "1-1="},
                                                                  {"role": "assistant", "content": 0}]}])
     assert data.load_conversations(str(chats))[0]["messages"][-1]["content"] == "0"
@@ -199,7 +203,8 @@ def test_numbers_are_answers_too_kept_as_text_zero_included(tmp_path):
 
 @pytest.mark.parametrize("name, text, says", [
     ("empty.jsonl", "", "空のファイル"), ("empty.csv", "", "空のファイル"),
-    ("header.csv", "instruction,output\n", "読み込めませんでした"),
+    ("header.csv", "instruction,output\n", "使える行が 1 行もありません"),
+    ("broken.jsonl", '{"instruction": "q", "output": "a"}\n{"instruction": "q" "output": "a"}\n', "broken.jsonl の 2 行目 が JSON として読めません"),
 ])
 def test_files_without_rows_are_refused_in_japanese(tmp_path, name, text, says):
     (tmp_path / name).write_text(text, encoding="utf-8")
@@ -246,6 +251,6 @@ def test_check_command_reads_jsonl_pairs_and_conversations(tmp_path):
     empty.write_text("", encoding="utf-8")
     results = {path: subprocess.run([sys.executable, "-m", "helpers.data", "check", str(path)], capture_output=True,
                                     text=True, cwd=REPO_ROOT) for path in (chats, empty)}
-    assert results[chats].returncode == 0 and "messages の形式で、使える行 1" in results[chats].stdout
+    assert results[chats].returncode == 1 and "messages の形式で、2 行のうち使える行 1" in results[chats].stdout
     assert "1 行目: assistant の答えがありません" in results[chats].stdout
     assert results[empty].returncode == 1 and "空のファイル" in results[empty].stdout

@@ -1,5 +1,6 @@
 import errno
 import importlib
+import os
 import sys
 import types
 
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 from helpers import env, settings
+from safetensors import SafetensorError
+
 from helpers.errors import TutorialError, japanese_errors
 
 
@@ -27,6 +30,13 @@ def test_precision_on_cpu():
         pytest.skip("this machine has a GPU")
     choice = env.choose_precision()
     assert (choice.device, choice.dtype, choice.fp16, choice.bf16) == ("cpu", torch.float32, False, False)
+
+
+@pytest.fixture(autouse=True)
+def no_form_overrides(monkeypatch):
+    """The notebook runs set TUTORIAL_* for the whole session; these tests give their own values."""
+    for name in [n for n in os.environ if n.startswith(settings.PREFIX)]:
+        monkeypatch.delenv(name)
 
 
 def in_colab_without_gpu(monkeypatch, tmp_path):
@@ -125,18 +135,26 @@ def test_all_wrong_values_are_listed_at_once_and_good_ones_pass(monkeypatch):
     monkeypatch.setenv("TUTORIAL_EPOCHS", "abc")
     with pytest.raises(TutorialError) as stopped:
         settings.collect(EPOCHS=3, LORA_R=0, LEARNING_RATE=2e-4)
-    assert "TUTORIAL_EPOCHS = 'abc'" in str(stopped.value) and "LORA_R = 0" in str(stopped.value)
+    assert "(環境変数 TUTORIAL_EPOCHS から) EPOCHS = 'abc' は整数ではありません。1〜1000" in str(stopped.value)
+    assert "LORA_R = 0" in str(stopped.value)
     assert "LEARNING_RATE" not in str(stopped.value)
     monkeypatch.delenv("TUTORIAL_EPOCHS")
     assert settings.collect(EPOCHS=1, LORA_DROPOUT=0, TOLERANCE=0, ROW_LIMIT=0).EPOCHS == 1
+    monkeypatch.setenv("TUTORIAL_LEARNING_RATE", "1e-3")  # read by the field's kind, even where the form holds 1
+    monkeypatch.setenv("TUTORIAL_EPOCHS", "3.0")
+    assert vars(settings.collect(LEARNING_RATE=1, EPOCHS=2)) == {"LEARNING_RATE": 1e-3, "EPOCHS": 3}
 
 
 @pytest.mark.parametrize("fault, says", [
-    (OSError(errno.ENOSPC, "No space left on device", "/tmp/x/adapter_model.safetensors"), "ディスクの空きがなくなりました.*空き: [\\d.]+ GiB"),
+    (OSError(errno.ENOSPC, "No space left on device", "/tmp/x/adapter_model.safetensors"),
+     "書けなくなりました.*adapter_model.safetensors、その場所の空き: [\\d.]+ GiB.*checkpoints/"),
     (RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed"),
-     "ディスクの空きがなくなりました"),
-    (PermissionError(errno.EACCES, "Permission denied", "/read-only/out"), "/read-only/out に書き込めません.*TUTORIAL_OUTPUT_DIR"),
-    (OSError(errno.EROFS, "Read-only file system", "/ro/x"), "/ro/x に書き込めません"),
+     "書けなくなりました.*ディスクの空き"),
+    (SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })"),
+     "書けなくなりました.*Drive の空き容量"),
+    (PermissionError(errno.EACCES, "Permission denied", "/read-only/out"), "/read-only/out を使えません.*TUTORIAL_OUTPUT_DIR"),
+    (OSError(errno.EROFS, "Read-only file system", "/ro/x"), "/ro/x を使えません"),
+    (OSError(errno.ENOTCONN, "Transport endpoint is not connected", "/content/drive/MyDrive/x"), "接続が切れました.*マウントし直して"),
 ])
 def test_disk_and_folder_faults_say_what_and_how_to_fix(fault, says):
     with pytest.raises(TutorialError, match=says):
@@ -149,7 +167,7 @@ def test_a_refused_hub_push_is_about_the_token_not_the_spelling(status):
     from huggingface_hub.errors import HfHubHTTPError
     httpx = importlib.import_module(HfHubHTTPError.__mro__[1].__module__)  # httpx, or httpx2 in huggingface_hub 2
     response = httpx.Response(status, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
-    with pytest.raises(TutorialError, match="トークン.*HF_TOKEN") as refused:
+    with pytest.raises(TutorialError, match="トークン.*REPO_ID.*HF_TOKEN") as refused:
         with japanese_errors("your-name/repo"):
             raise HfHubHTTPError("Unauthorized", response=response)
     assert "つづり" not in str(refused.value)

@@ -69,4 +69,4 @@ def test_rows_that_would_train_nothing_are_left_out_and_named(tiny_tokenizer, ca
     short, long = lengths(rows, tiny_tokenizer)
     encoded = tokenize(rows, tiny_tokenizer, short + 2)
     assert len(encoded) == 1 and any(label != IGNORE_INDEX for label in encoded[0]["labels"])
-    assert f"1 / 2 行 (2 行目) は答えの始まる前で切れるので、学習から除きます" in capsys.readouterr().out
+    assert "1 / 2 行 (質問 「とても長い質問です。とても長い質問です。」) は答えの始まる前で切れるので、学習から除きます" in capsys.readouterr().out

@@ -117,6 +117,7 @@ def saved_checkpoint(folder, step):
     (lambda p: (p / "optimizer.pt").write_bytes((p / "optimizer.pt").read_bytes()[:-100]), "optimizer.pt を読めません"),
     (lambda p: (p / "trainer_state.json").write_text('{"global_step": '), "trainer_state.json を読めません"),
     (lambda p: (p / "adapter_config.json").write_bytes(b"\xff\xfe"), "adapter_config.json を読めません"),
+    (lambda p: (p / "adapter_model.safetensors").write_bytes(b"\xff" * 16), "adapter_model.safetensors を読めません"),
 ])
 def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_path, capsys, break_it, says):
     folder = tmp_path / "checkpoints"
