@@ -1,13 +1,14 @@
 """Keep the notebooks in step with their `.py` sources and run them headless.
 
     python -m helpers.notebooks sync   # write the repository URL into README and notebooks, regenerate .ipynb
-    python -m helpers.notebooks run    # execute every notebook on the tiny model, print the headline numbers
+    python -m helpers.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
 from them without outputs. The repository URL lives only in `pyproject.toml`.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -84,11 +85,19 @@ def run(out: Path, only: str = "", upto: str = "") -> None:
     print(headline(pd.read_csv(out / "comparison.csv", keep_default_na=False)))
 
 
-if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command == "sync":
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["sync", "run"])
+    parser.add_argument("out", nargs="?", type=Path, default=REPO_ROOT / "outputs", help="run: 出力フォルダ")
+    parser.add_argument("--only", default="", help="run: この番号 (01〜05) のノートブックだけ")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
         sync()
-    elif command == "run":
-        run(Path(sys.argv[2]) if len(sys.argv) > 2 else REPO_ROOT / "outputs")
+    elif args.only and not any(s.stem.startswith(args.only) for s in sources()):
+        parser.error(f"--only {args.only}: そのノートブックはありません ({', '.join(s.stem[:2] for s in sources())} のどれか)")
     else:
-        sys.exit(__doc__)
+        run(args.out, only=args.only)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

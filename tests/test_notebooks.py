@@ -1,6 +1,8 @@
 """The notebooks as files: generated from their .py pairs, no outputs, badge, setup cell, forms."""
 import ast
 import re
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -106,3 +108,13 @@ def test_readme_badges_use_the_repository_url():
     slug = notebooks.repo_url().removeprefix("https://github.com/")
     for name in NAMES:
         assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{name}.ipynb" in readme
+
+
+def test_run_command_runs_only_the_notebook_asked_for(tmp_path):
+    command = [sys.executable, "-m", "helpers.notebooks", "run", str(tmp_path)]
+    unknown = subprocess.run([*command, "--only", "09"], capture_output=True, text=True, cwd=notebooks.REPO_ROOT)
+    assert unknown.returncode == 2 and "--only 09: そのノートブックはありません" in unknown.stderr
+    done = subprocess.run([*command, "--only", "02"], capture_output=True, text=True, cwd=notebooks.REPO_ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert [p.name for p in (tmp_path / "executed").iterdir()] == ["02_build_dataset.ipynb"]
+    assert (tmp_path / "prepared" / "train.jsonl").is_file()
