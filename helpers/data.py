@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import io
 import json
 import math
 import operator
@@ -121,19 +122,20 @@ def _local(path: Path) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".parquet":  # typed columns, nothing to guess
         return load_dataset("parquet", data_files=str(path), split="train")
-    if suffix == ".csv":
-        return Dataset.from_pandas(pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+    if suffix == ".csv":  # UTF-8 (with or without BOM) or Shift_JIS, as 02's own CSV reader
+        text, _ = csvfile._decode(path.read_bytes())
+        return Dataset.from_pandas(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False))
     text = path.read_text(encoding="utf-8-sig")
-    records = []
+    records, number = [], 0
     try:
         if suffix == ".json":
             records = json.loads(text)
         else:
-            for records_line, line in enumerate(text.splitlines(), start=1):
+            for number, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
                     records.append(json.loads(line))
     except json.JSONDecodeError as exc:
-        where = f"{records_line} 行目" if suffix == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
+        where = f"{number} 行目" if suffix == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
         raise TutorialError(f"{path.name} の {where} が JSON として読めません ({exc.msg})。その行を直してください"
                             " (.jsonl は 1 行に 1 つの {...})。") from exc
     if isinstance(records, dict):  # {"data": [...]} and the like

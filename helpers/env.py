@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .errors import TutorialError
+from .models import TINY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DRIVE_ROOT = Path("/content/drive/MyDrive")
@@ -41,7 +42,7 @@ def choose_precision(model: str = "", *, capability: tuple[int, int] | None = No
     `torch.cuda.is_bf16_supported()` is not trusted: it can say True on a T4 (emulation).
     In Colab without a GPU, a real `model` stops here with the menu path to a T4.
     """
-    if in_colab() and model.strip() not in ("", "tiny") and not torch.cuda.is_available():
+    if in_colab() and model.strip() not in ("", TINY) and not torch.cuda.is_available():
         raise TutorialError(f"GPU のないランタイムです。{model} を CPU で動かすと何時間もかかります。{T4_MENU}。")
     if capability is None and torch.cuda.is_available():
         capability = torch.cuda.get_device_capability()

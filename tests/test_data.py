@@ -196,6 +196,8 @@ def test_numbers_are_answers_too_kept_as_text_zero_included(tmp_path):
     assert data.load_hub(str(numbers))["output"] == ["2", "0.5"]  # not 2.0: a column of numbers only
     (tmp_path / "cells.csv").write_text("instruction,output\nq1,007\nq2,\nq3,3\n", encoding="utf-8")
     assert data.load_hub(str(tmp_path / "cells.csv"))["output"] == ["007", "3"]  # as written; the blank one reported
+    (tmp_path / "excel.csv").write_bytes("instruction,output\n質問,答え\n".encode("cp932"))  # Excel's plain CSV
+    assert data.load_hub(str(tmp_path / "excel.csv"))["instruction"] == ["質問"]
     chats = write_lines(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "1-1="},
                                                                  {"role": "assistant", "content": 0}]}])
     assert data.load_conversations(str(chats))[0]["messages"][-1]["content"] == "0"
