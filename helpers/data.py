@@ -18,12 +18,11 @@ import pandas as pd
 from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
-from . import csvfile
+from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
 from .errors import TutorialError
 from .prompts import row_messages
 
-PREPARED = "prepared"
 # 02's default form values, used when a later notebook prepares the data itself (tests keep them equal)
 DEFAULT_DATA = REPO_ROOT / "datasets" / "sample_fictional_facts.csv"
 DEFAULT_VALIDATION_RATIO, DEFAULT_SEED = 0.2, 42
@@ -323,20 +322,19 @@ def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetD
 
 
 def save_prepared(splits: DatasetDict, out: Path) -> Path:
-    folder = Path(out) / PREPARED
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.jsonl"):
-        stale.unlink()
+    """`prepared/train.jsonl` and `validation.jsonl`, each written whole (see `artefacts`)."""
+    folder = Path(out) / artefacts.PREPARED
     for name, part in splits.items():
-        part.to_json(folder / f"{name}.jsonl", force_ascii=False)
+        with artefacts.writing(folder / f"{name}.jsonl") as partial:
+            part.to_json(partial, force_ascii=False)
     return folder
 
 
 def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
     """What notebook 02 saved. When none of it is there (in Colab: 02 ran in another runtime without
     Drive) and `prepare_default`, 02's default data is prepared as 02 would, saying so; else stop."""
-    folder = Path(out) / PREPARED
-    files = {name: folder / f"{name}.jsonl" for name in ("train", "validation")}
+    folder = Path(out) / artefacts.PREPARED
+    files = {name.split(".")[0]: folder / name for name in artefacts.PREPARED_FILES}
     if prepare_default and not any(path.exists() for path in files.values()):
         print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"
               f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、先に 02 を実行してください。"

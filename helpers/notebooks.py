@@ -15,6 +15,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from .artefacts import COMPARISON
 from .env import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -79,10 +80,10 @@ def run(out: Path, only: str = "", upto: str = "") -> None:
                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
         finally:  # a failed run is kept too: its last output shows where it stopped
             nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
-    if not (out / "comparison.csv").exists():
+    if not (out / COMPARISON).exists():
         return
-    print(f"\n学習前と学習後の比較 ({out / 'comparison.csv'}):")
-    print(headline(pd.read_csv(out / "comparison.csv", keep_default_na=False)))
+    print(f"\n学習前と学習後の比較 ({out / COMPARISON}):")
+    print(headline(pd.read_csv(out / COMPARISON, keep_default_na=False)))
 
 
 def main(argv: list[str]) -> None:

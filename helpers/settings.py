@@ -1,13 +1,11 @@
-"""Form values, overridable from the environment (`TUTORIAL_<NAME>`), saved as JSON.
+"""Form values: checked against their ranges, overridable from the environment (`TUTORIAL_<NAME>`).
 
 The overrides let CI and `make demo` run the same notebooks on the tiny model
 (`TUTORIAL_MODEL=tiny`, more epochs and a higher learning rate suited to it) without editing them.
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 from .errors import TutorialError
@@ -85,13 +83,3 @@ def collect(**values) -> SimpleNamespace:
     if problems:
         raise TutorialError("フォームの値を直してから、このセルをもう一度実行してください:\n" + "\n".join(f"- {p}" for p in problems))
     return SimpleNamespace(**values)
-
-
-def save(settings: SimpleNamespace, path: Path) -> None:
-    if int(os.environ.get("RANK", 0)):  # under `accelerate launch` / torchrun one process writes
-        return
-    Path(path).write_text(json.dumps(vars(settings), ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def load(path: Path) -> SimpleNamespace:
-    return SimpleNamespace(**json.loads(Path(path).read_text(encoding="utf-8")))

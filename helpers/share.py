@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .artefacts import save
 from .errors import TutorialError
-
-
-def size_mb(folder: Path) -> float:
-    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
 
 
 def merge(model, folder: Path, dtype) -> Path:
@@ -90,7 +87,7 @@ def token() -> str:
 def push(folder: Path, repo_id: str, card: str, *, private: bool = True, hf_token: str | None = None) -> str:
     """Upload `folder` (with the card as README.md) to a model repo, private by default; the commit URL."""
     from huggingface_hub import HfApi
-    (Path(folder) / "README.md").write_text(card, encoding="utf-8")
+    save(Path(folder) / "README.md", card)
     api = HfApi(token=hf_token or token())
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",

@@ -5,17 +5,18 @@ import json
 import math
 import os
 import resource
-import shutil
 import sys
 import zipfile
 from pathlib import Path
 
 import torch
 
+from . import artefacts
+from .errors import TutorialError
+
 # fp16's GradScaler starts at scale 65536 and skips every step whose gradients overflow, halving
 # the scale each time; the first few steps of a run often change nothing.
 FP16_WARMUP_STEPS = 5
-SETTINGS_FILE = "tutorial_settings.json"
 
 
 def optimizer_steps(rows: int, batch_size: int, grad_accum: int, epochs: int, processes: int | None = None) -> int:
@@ -77,19 +78,9 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def resume_point(folder: Path, settings: dict, resume: bool = True) -> str | None:
-    """The last complete checkpoint of an interrupted run with the same settings, else None.
-
-    Checkpoints from other settings (or when `resume` is off) are removed, never mixed in.
-    Under DDP the first process decides and cleans up; the others wait for it.
-    """
-    folder = Path(folder)
-    saved = folder / SETTINGS_FILE
-    if is_main_process() and not (resume and saved.exists()
-                                  and json.loads(saved.read_text(encoding="utf-8")) == settings):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        saved.write_text(json.dumps(settings, ensure_ascii=False, indent=2), encoding="utf-8")
+def resume_point(folder: Path, resume: bool = True) -> str | None:
+    """The last complete checkpoint in this run's folder (`artefacts.start_run`), None when `resume`
+    is off. Under DDP every process waits here until the first one has set the folder up."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return last_complete_checkpoint(folder) if resume else None
@@ -139,11 +130,24 @@ def epoch_adapters_callback(folder: Path):
     class KeepEpochAdapters(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, **kwargs):
             if state.is_world_process_zero:
-                model.save_pretrained(Path(folder) / f"epoch-{round(state.epoch):03d}")
+                with artefacts.writing(Path(folder) / f"epoch-{round(state.epoch):03d}") as partial:
+                    model.save_pretrained(partial)
 
     return KeepEpochAdapters()
 
 
 def epoch_folders(folder: Path) -> dict[int, Path]:
     """{epoch: adapter folder} saved by `epoch_adapters_callback`."""
-    return {int(p.name.split("-")[1]): p for p in sorted(Path(folder).glob("epoch-*"))}
+    return {int(p.name.split("-")[1]): p for p in sorted(Path(folder).glob("epoch-*")) if p.name.split("-")[1].isdigit()}
+
+
+def checkpoint_choice(choice, epochs: dict[int, Path]) -> str | int:
+    """04's CHECKPOINT: "recommended", "adapter" or the number of an epoch that has an adapter."""
+    choice = str(choice).strip()
+    if choice in ("recommended", "adapter"):
+        return choice
+    if choice.isdigit() and int(choice) in epochs:
+        return int(choice)
+    have = (f"エポックの番号 ({min(epochs)}〜{max(epochs)})" if epochs else
+            "エポックの番号 (いまは 03 のエポックごとのアダプターがないので使えません)")
+    raise TutorialError(f"CHECKPOINT = {choice!r} は使えません。recommended、adapter、または{have} にしてください。")

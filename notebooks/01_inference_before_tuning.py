@@ -140,7 +140,7 @@ print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_speci
 # 04 は、ここでの答えと 04 での学習前の答えが同じかも確かめます (この 01 を飛ばしても 04 は動きます)。
 
 # %%
-from helpers import data, generation
+from helpers import artefacts, data, generation
 
 questions = data.load_csv("../datasets/baseline_questions.csv")
 baseline = pd.DataFrame({
@@ -149,7 +149,7 @@ baseline = pd.DataFrame({
     "answer": generation.answer(model, tokenizer, questions["instruction"], max_new_tokens=cfg.MAX_NEW_TOKENS),
     "model": cfg.MODEL,
 })
-baseline.to_csv(out / "baseline_answers.csv", index=False)
+artefacts.save(out / artefacts.BASELINE, baseline, index=False)
 baseline
 
 # %% [markdown]

@@ -57,7 +57,7 @@ import helpers
 # %%
 # @title データ源と共通の設定
 SOURCE = "csv"  # @param ["csv", "hub", "conversations", "text", "arithmetic"]
-VALIDATION_RATIO = 0.2  # @param {type:"number"}
+VALIDATION_RATIO = 0.2  # @param {type:"slider", min:0.05, max:0.5, step:0.05}
 SEED = 42  # @param {type:"integer"}
 # @markdown トークン数を数えるモデル (03 で学習するモデルと同じにします):
 MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
@@ -198,7 +198,7 @@ TEST_SIZE = 200  # @param {type:"integer"}
 
 from datasets import Dataset, DatasetDict
 
-from helpers import arithmetic
+from helpers import arithmetic, artefacts
 
 math_cfg = settings.collect(OPERATIONS=OPERATIONS, A_DIGITS=A_DIGITS, B_DIGITS=B_DIGITS, NEGATIVES=NEGATIVES,
                             DECIMAL_PLACES=DECIMAL_PLACES, DIVISION=DIVISION, ROUND_PLACES=ROUND_PLACES,
@@ -209,7 +209,7 @@ if cfg.SOURCE == "arithmetic":
                            division=math_cfg.DIVISION, round_places=math_cfg.ROUND_PLACES, style=math_cfg.QUESTION_STYLE)
     train_rows, test_rows = arithmetic.generate(math_cfg.TRAIN_SIZE, math_cfg.TEST_SIZE, spec, seed=cfg.SEED)
     for name, rows in (("train", train_rows), ("test", test_rows)):
-        pd.DataFrame(rows)[["instruction", "output"]].to_csv(out / f"arithmetic_{name}.csv", index=False)
+        artefacts.save(out / f"arithmetic_{name}.csv", pd.DataFrame(rows)[["instruction", "output"]], index=False)
     splits = DatasetDict(train=Dataset.from_list(train_rows).select_columns(["instruction", "output"]),
                          validation=Dataset.from_list(test_rows).select_columns(["instruction", "output"]))
     dataset = splits["train"]

@@ -52,7 +52,7 @@ import helpers
 # - LoRA の r (ランク) と alpha: 追加する行列の大きさと効き具合。dropout は過学習を抑えます。
 # - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。メモリが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
 # - `GRADIENT_CHECKPOINTING`: 途中の計算結果を捨てて必要なときに計算し直し、メモリを節約します (2〜3 割遅くなります)。
-# - `RESUME`: 同じ設定のチェックポイントがあれば、そこから続けます。
+# - `RESUME`: 同じ設定・同じデータのチェックポイントがあれば、そこから続けます。設定やデータを変えると新しい学習として最初から始め、前の学習のチェックポイントも消さずに残します。
 
 # %%
 # @title 学習の設定
@@ -63,7 +63,7 @@ BATCH_SIZE = 4  # @param {type:"integer"}
 GRAD_ACCUM = 1  # @param {type:"integer"}
 LORA_R = 8  # @param {type:"integer"}
 LORA_ALPHA = 16  # @param {type:"integer"}
-LORA_DROPOUT = 0.05  # @param {type:"number"}
+LORA_DROPOUT = 0.05  # @param {type:"slider", min:0, max:0.5, step:0.05}
 MAX_LENGTH = 256  # @param {type:"integer"}
 USE_4BIT = False  # @param {type:"boolean"}
 GRADIENT_CHECKPOINTING = False  # @param {type:"boolean"}
@@ -72,7 +72,7 @@ SEED = 42  # @param {type:"integer"}
 
 import pandas as pd
 
-from helpers import data, env, models, settings, training
+from helpers import artefacts, data, env, models, settings, training
 
 cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, BATCH_SIZE=BATCH_SIZE,
                        GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA, LORA_DROPOUT=LORA_DROPOUT,
@@ -83,7 +83,6 @@ print(precision.reason)
 out = env.output_dir()
 env.check_drive(out, "学習")  # Colab: 結果が Drive に残らないなら、学習の前に止まる
 splits = data.load_prepared(out, prepare_default=True)  # 02 の出力がなければ、02 の既定のサンプルデータで
-settings.save(cfg, out / "train_settings.json")  # `python -m helpers.train --config` でも同じ学習ができます
 
 # %% [markdown]
 # ## 2. メモリは足りる？
@@ -215,13 +214,14 @@ training.warn_few_steps(steps, precision.fp16)
 # %% [markdown]
 # ## 6. 学習する
 # `TrainingArguments` に設定をまとめ、`Trainer` で学習します。
-# - 1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダ (Colab では Drive) に書きます。
-#   接続が切れたら、このノートブックを上から実行し直すと、最後のチェックポイントから再開します。
+# - 1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダ (Colab では Drive) の `checkpoints/<実行の名前>/` に書きます。
+#   実行の名前は、設定と 02 のデータから決まる短いハッシュです。接続が切れたら、このノートブックを上から実行し直すと、同じ名前の最後のチェックポイントから再開します。
+#   設定を変えると別の名前になり、前の学習のフォルダは消さずに残します (要らなければ、表示されるフォルダを自分で削除します)。
 # - `load_best_model_at_end`: 学習の最後に、検証用の損失がいちばん低かったエポックの重みに戻します (過学習する前の時点)。
 # - `train_sampling_strategy="group_by_length"` と `DataCollatorForSeq2Seq`: 長さの近い行を同じバッチにまとめ、
 #   バッチの中でいちばん長い行に合わせてだけ詰め物 (padding) をします。全部を `MAX_LENGTH` まで詰めるより速く、メモリも少なくて済みます。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
-# - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
+# - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/<実行の名前>/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
 #
 # 練習用モデルでは `mtime may not be reliable on this filesystem` と英語で表示されることがあります。エポックが 1 秒かからずに終わったので、
 # 古いチェックポイントを消すときに時刻ではなく番号の順に並べる、という意味です。害はありません (Drive の上でも同じです)。
@@ -229,8 +229,10 @@ training.warn_few_steps(steps, precision.fp16)
 # %%
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
+run = artefacts.start_run(out, vars(cfg), resume=cfg.RESUME)  # 設定とデータから決まる実行の名前と、そのフォルダ
+print(f"この学習の名前: {run.id} (チェックポイント: {run.folder})")
 args = TrainingArguments(
-    output_dir=str(out / "checkpoints"),
+    output_dir=str(run.folder),
     num_train_epochs=cfg.EPOCHS,
     learning_rate=cfg.LEARNING_RATE,
     per_device_train_batch_size=cfg.BATCH_SIZE,
@@ -255,8 +257,8 @@ args = TrainingArguments(
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
                   processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-                  callbacks=[training.epoch_adapters_callback(out / "checkpoints" / "epochs")])
-checkpoint = training.resume_point(out / "checkpoints", vars(cfg), resume=cfg.RESUME)
+                  callbacks=[training.epoch_adapters_callback(run.folder / artefacts.EPOCHS)])
+checkpoint = training.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")
 env.prepare_cpu()
@@ -277,9 +279,9 @@ print(f"学習時間: {runtime:.0f} 秒 / 速さ: {tokens / runtime:,.0f} トー
 from helpers import plots
 
 history = plots.loss_history(trainer.state.log_history)
-history.to_csv(out / "loss_history.csv")
 figure = plots.plot_loss(history)
-figure.savefig(out / "loss.png", dpi=120)
+artefacts.save(out / artefacts.LOSS_HISTORY, history)
+artefacts.save(out / artefacts.LOSS_PLOT, figure)
 best, best_loss = training.best_epoch(trainer.state.log_history)
 print(f"検証用の損失がいちばん低かったのは epoch {best:g} (validation loss {best_loss:.3f}) です。この時点のアダプターを保存します。")
 history.tail()
@@ -287,11 +289,18 @@ history.tail()
 # %% [markdown]
 # ## 8. アダプターを保存して、少し試す
 # 保存されるのは LoRA の追加部分だけなので小さなファイルです。04 で元のモデルと組み合わせて使います。
+# いったん別の名前のフォルダに書き、書き終わってから `adapter/` と入れ替えます。途中で止まっても、前の `adapter/` は壊れません。
+# 中の `tutorial_run.json` には、どの学習 (設定とデータ) のアダプターかと損失の推移を書きます。04 と 05 はこれを見て、同じ学習の結果を使っているか確かめます。
+# 最後に、学習が最後まで終わった設定を `train_settings.json` に保存します (失敗した学習の設定は書きません)。
 
 # %%
 from helpers import generation
 
-trainer.save_model(str(out / "adapter"))
+with artefacts.writing(out / artefacts.ADAPTER) as folder:
+    trainer.save_model(str(folder))
+    artefacts.stamp(folder, run.id, data=run.data, settings=vars(cfg), best_epoch=best,
+                    log_history=trainer.state.log_history)
+artefacts.save(out / artefacts.SETTINGS, vars(cfg))  # `python -m helpers.train --config` でも同じ学習ができます
 sample = splits["train"].select(range(min(3, len(splits["train"]))))
 if data.is_text(splits):  # text: continue the opening of a training paragraph
     openings, expected = data.continuations(sample["text"])
@@ -305,6 +314,7 @@ shown
 # %% [markdown]
 # ## まとめと次のステップ
 # - メモリを見積もり、プロンプトをマスクしたデータで LoRA (または QLoRA) を学習し、損失のグラフと、いちばん良かったエポックのアダプター (`adapter/`) を出力フォルダに保存しました。
+# - 設定を変えて学習し直すと、`checkpoints/` に学習ごとのフォルダが増えていきます。要らないものは削除してかまいません (`adapter/` は最後に最後まで終わった学習のものです)。
 # - 答えが正しくないときは、まずエポック数を増やすか学習率を少し上げてみてください。
 # - 同じ学習はコマンドでも実行できます: `python -m helpers.train --config 出力フォルダ/train_settings.json` (GPU が複数あれば `accelerate launch -m helpers.train --config …`)。
 #

@@ -21,7 +21,7 @@
 #    - **heldout**: 学習に使わなかった質問 (応用できたか)
 #    - **control**: データに無い一般的な質問 (01 の質問)。学習した答えが紛れ込んでいないか、元の知識を忘れていないか
 # 4. 完全一致、文字単位の F1、perplexity で採点する。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
-# 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、最後に自分で質問して試す
+# 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、採点したアダプターを 05 のために `evaluated_adapter/` に保存する。最後に自分で質問して試す
 #
 # **かかる時間**: T4 で 3〜5 分、練習用モデルなら CPU で 1 分ほど。
 #
@@ -58,9 +58,9 @@ import helpers
 # @title 生成と評価の設定
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
 DO_SAMPLE = False  # @param {type:"boolean"}
-TEMPERATURE = 0.7  # @param {type:"number"}
-TOP_P = 0.9  # @param {type:"number"}
-REPETITION_PENALTY = 1.0  # @param {type:"number"}
+TEMPERATURE = 0.7  # @param {type:"slider", min:0.1, max:2, step:0.1}
+TOP_P = 0.9  # @param {type:"slider", min:0.1, max:1, step:0.05}
+REPETITION_PENALTY = 1.0  # @param {type:"slider", min:1, max:2, step:0.05}
 NUM_BEAMS = 1  # @param {type:"integer"}
 CHECKPOINT = "recommended"  # @param ["recommended", "adapter"] {allow-input: true}
 EVAL_ROWS = 50  # @param {type:"integer"}
@@ -70,7 +70,9 @@ TOP_K = 3  # @param {type:"integer"}
 
 import pandas as pd
 
-from helpers import data, env, settings, training
+from types import SimpleNamespace
+
+from helpers import artefacts, data, env, settings, training
 
 cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS, DO_SAMPLE=DO_SAMPLE, TEMPERATURE=TEMPERATURE, TOP_P=TOP_P,
                        REPETITION_PENALTY=REPETITION_PENALTY, NUM_BEAMS=NUM_BEAMS, CHECKPOINT=CHECKPOINT,
@@ -80,13 +82,16 @@ generate_kwargs = dict(max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=cfg.DO_SAMPL
 if cfg.DO_SAMPLE:
     generate_kwargs |= dict(temperature=cfg.TEMPERATURE, top_p=cfg.TOP_P)
 out = env.output_dir()
-trained = settings.load(env.require(out / "train_settings.json", "03_lora_finetune.ipynb"))
-adapter_dir = env.require(out / "adapter", "03_lora_finetune.ipynb")
+adapter_dir = env.require(out / artefacts.ADAPTER, "03_lora_finetune.ipynb")
+splits = data.load_prepared(out)
+run = artefacts.trained_run(out)  # 03 のアダプターに書かれた学習の記録。02 のデータがそのあと変わっていたら、ここで止まる
+trained = SimpleNamespace(**run["settings"])  # 03 のフォームの値
+epochs = training.epoch_folders(out / artefacts.CHECKPOINTS / run["run"] / artefacts.EPOCHS)
+choice = training.checkpoint_choice(cfg.CHECKPOINT, epochs)
 precision = env.choose_precision(trained.MODEL)
 env.check_drive(out, "評価")
-splits = data.load_prepared(out)
 control_questions = data.load_csv("../datasets/baseline_questions.csv")  # 01 と同じ、一般的な知識の質問
-print(f"モデル: {trained.MODEL} / アダプター: {adapter_dir}")
+print(f"モデル: {trained.MODEL} / 学習: {run['run']} (エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE})")
 
 # %% [markdown]
 # ## 2. 元のモデル + アダプターを読み込む
@@ -119,7 +124,6 @@ print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプタ
 # %%
 from helpers import evaluate, generation, plots, scores
 
-epochs = training.epoch_folders(out / "checkpoints" / "epochs")
 per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
     rows = splits["validation"].select(range(min(cfg.EVAL_ROWS, len(splits["validation"]))))
@@ -132,17 +136,21 @@ if epochs and not data.is_text(splits):
         exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
         model.set_adapter("adapter")
         model.delete_adapter(f"epoch-{epoch}")
-    history = pd.read_csv(out / "loss_history.csv", index_col="epoch")
+    history = plots.loss_history(run["log_history"])  # 03 の損失の推移 (アダプターと一緒に保存されたもの)
     per_epoch = pd.DataFrame({"exact_match": exact}).rename_axis("epoch").join(history["validation_loss"])
     recommended = evaluate.recommend_checkpoint(per_epoch)
     print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}, "
           f"検証用の損失 {per_epoch.loc[recommended, 'validation_loss']:.3f})")
-    plots.per_epoch(per_epoch, recommended).savefig(out / "epochs.png", dpi=120)
-    choice = recommended if cfg.CHECKPOINT == "recommended" else cfg.CHECKPOINT
-    if choice != "adapter":
-        model.load_adapter(epochs[int(choice)], adapter_name="chosen")
-        model.set_adapter("chosen")
-    print(f"このあとは {'03 が選んだアダプター' if choice == 'adapter' else f'epoch {choice} のアダプター'} を使います。")
+    epochs_figure = plots.per_epoch(per_epoch, recommended)
+    artefacts.save(out / artefacts.EPOCHS_PLOT, epochs_figure)
+    choice = recommended if choice == "recommended" else choice
+if choice in ("recommended", "adapter"):  # text のデータか、エポックごとのアダプターがないとき
+    choice, chosen_dir = "adapter", adapter_dir
+else:
+    chosen_dir = epochs[choice]
+    model.load_adapter(chosen_dir, adapter_name="chosen")
+    model.set_adapter("chosen")
+print(f"このあとは {'03 が選んだアダプター' if choice == 'adapter' else f'epoch {choice} のアダプター'} を使います。")
 per_epoch
 
 # %% [markdown]
@@ -177,7 +185,7 @@ else:
     trained_answers = data.trained_answers(splits["train"])  # 会話では途中の答えも
 question_sets["control"] = (list(control["question"]), list(control["expected"]), list(control["question"]), True)
 perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
-perplexity.to_csv(out / "perplexity.csv")
+artefacts.save(out / artefacts.PERPLEXITY, perplexity)
 
 tables = []
 for split, (prompts, expected, shown, chat) in question_sets.items():
@@ -186,9 +194,9 @@ for split, (prompts, expected, shown, chat) in question_sets.items():
     after = generation.answer(model, tokenizer, prompts, chat=chat, **generate_kwargs)
     tables.append(scores.comparison(split, shown, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
-table.to_csv(out / "comparison.csv", index=False)
-if (out / "baseline_answers.csv").exists() and not cfg.DO_SAMPLE:  # 01 の答えがあれば、ここでの学習前の答えと同じか
-    saved = pd.read_csv(out / "baseline_answers.csv", keep_default_na=False)
+artefacts.save(out / artefacts.COMPARISON, table, index=False)
+if (out / artefacts.BASELINE).exists() and not cfg.DO_SAMPLE:  # 01 の答えがあれば、ここでの学習前の答えと同じか
+    saved = pd.read_csv(out / artefacts.BASELINE, keep_default_na=False)
     if set(saved["model"]) != {trained.MODEL}:
         print(f"01 は別のモデル ({', '.join(set(saved['model']))}) で実行されているので、01 の答えとは比べません。")
     saved = saved[saved["model"] == trained.MODEL].merge(table[table["split"] == "control"], on="question")
@@ -204,12 +212,15 @@ scores.highlight(table)
 # - **leaked**: control の答えに学習した答えが紛れ込んだ数。0 でなければ、関係ない質問にまで学習内容を答えています
 # - **distinct**: 学習後の答えの種類の数。質問ごとに違う答えを覚えたなら、事実の数と同じくらいになります
 #
+# 採点したアダプター (3 で選んだもの) は、採点結果と一緒に `evaluated_adapter/` に保存します。05 はこれを保存・共有し、モデルカードにこの採点を載せます。
+#
 # **損失や perplexity だけで判断しない**: 損失が下がっても、答えの書き方 (「です。」など) を覚えただけで中身が違うことがあります。
 # 逆に、正しい答えでも言い回しが違えば perplexity は高く出ます。実際の答えを表で見て確かめるのがいちばん確実です。
 
 # %%
 summary = scores.summary(table)
-summary.to_csv(out / "summary.csv")
+artefacts.save(out / artefacts.SUMMARY, summary)
+artefacts.save_evaluated(out, chosen_dir, tokenizer, run, checkpoint=choice, summary=summary)  # 05 はこのアダプターを保存・共有する
 print(scores.headline(table))
 display(perplexity)
 summary
@@ -235,9 +246,10 @@ if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth)
                                                       max_new_tokens=cfg.MAX_NEW_TOKENS)}
     numeric = pd.DataFrame({method: evaluate.numeric_scores(values, truth, cfg.TOLERANCE)
                             for method, values in predictions.items()}).T
-    numeric.to_csv(out / "numeric.csv")
+    artefacts.save(out / artefacts.NUMERIC, numeric)
     numbers = evaluate.numeric_table(questions, truth, predictions, cfg.TOLERANCE)
-    plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"]).savefig(out / "numeric.png", dpi=120)
+    numeric_figure = plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"])
+    artefacts.save(out / artefacts.NUMERIC_PLOT, numeric_figure)
     breakdown = evaluate.arithmetic_breakdown(table[table["split"] != "control"])
     display(numeric)
     display(breakdown)
@@ -253,14 +265,15 @@ else:
 from helpers import report
 
 sections = {
-    "まとめ": [f"モデル {trained.MODEL}、エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE}", summary, perplexity],
-    "損失の推移": [out / "loss.png"],
-    "エポックごとの評価": [per_epoch] + ([out / "epochs.png"] if (out / "epochs.png").exists() and len(per_epoch) else []),
+    "まとめ": [f"モデル {trained.MODEL}、学習 {run['run']} (エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE})、"
+               f"使ったアダプター: {'03 が選んだもの' if choice == 'adapter' else f'epoch {choice}'}", summary, perplexity],
+    "損失の推移": [plots.plot_loss(plots.loss_history(run["log_history"]))],
+    "エポックごとの評価": [per_epoch] + ([epochs_figure] if len(per_epoch) else []),
     "学習前と学習後の答え": [scores.highlight(table)],
 }
 if len(numeric):
-    sections["数の答え"] = [numeric, breakdown, out / "numeric.png"]
-print(f"保存しました: {report.write(out / 'report.html', '学習前と学習後の比較', sections)}")
+    sections["数の答え"] = [numeric, breakdown, numeric_figure]
+print(f"保存しました: {report.write(out / artefacts.REPORT, '学習前と学習後の比較', sections)}")
 
 # %% [markdown]
 # ## 8. 自分で質問してみる

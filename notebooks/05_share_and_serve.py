@@ -63,15 +63,18 @@ REVISION = "main"  # @param {type:"string"}
 
 import pandas as pd
 
-from helpers import env, settings, share
+from types import SimpleNamespace
+
+from helpers import artefacts, env, settings, share
 
 cfg = settings.collect(SAVE_MERGED=SAVE_MERGED, PUSH_TO_HUB=PUSH_TO_HUB, REPO_ID=REPO_ID, PRIVATE=PRIVATE,
                        LOAD_FROM=LOAD_FROM, REVISION=REVISION)
 out = env.output_dir()
-trained = settings.load(env.require(out / "train_settings.json", "03_lora_finetune.ipynb"))
-adapter_dir = env.require(out / "adapter", "03_lora_finetune.ipynb")
+env.require(out / artefacts.ADAPTER, "03_lora_finetune.ipynb")
+adapter_dir, run = artefacts.evaluated_run(out)  # 04 が採点したアダプター (04 を実行していなければ 03 のもの)
+trained = SimpleNamespace(**run["settings"])  # 03 のフォームの値
 precision = env.choose_precision(trained.MODEL)
-print(f"モデル: {trained.MODEL} / アダプター: {adapter_dir} ({share.size_mb(adapter_dir):,.1f} MB)")
+print(f"モデル: {trained.MODEL} / 学習: {run['run']} / アダプター: {adapter_dir} ({artefacts.size_mb(adapter_dir):,.1f} MB)")
 
 # %% [markdown]
 # ## 2. 必要なら、元のモデルとアダプターをマージして保存
@@ -91,24 +94,26 @@ if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージすると
     with japanese_errors(trained.MODEL):
         base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
                                                     device_map=precision.device)
-    with japanese_errors("マージ済みモデルの保存"):  # 1.8B なら約 3.7 GB: ディスクの空きが要ります
-        merged_dir = share.merge(PeftModel.from_pretrained(base, adapter_dir), out / "merged", torch.float16)
+    # 1.8B なら約 3.7 GB: ディスクの空きが要ります。書き終わってから merged/ と入れ替えます
+    with japanese_errors("マージ済みモデルの保存"), artefacts.writing(out / artefacts.MERGED) as merged_dir:
+        share.merge(PeftModel.from_pretrained(base, adapter_dir), merged_dir, torch.float16)
         tokenizer.save_pretrained(merged_dir)
-    print(f"マージ済みモデル: {merged_dir} ({share.size_mb(merged_dir):,.0f} MB) / アダプター: {share.size_mb(adapter_dir):,.1f} MB")
+        artefacts.stamp(merged_dir, run["run"], checkpoint=run.get("checkpoint", "adapter"))
+    merged_dir = out / artefacts.MERGED
+    print(f"マージ済みモデル: {merged_dir} ({artefacts.size_mb(merged_dir):,.0f} MB) / アダプター: {artefacts.size_mb(adapter_dir):,.1f} MB")
     del base  # 5 で読み込み直すので、メモリを空けておく
 else:
     print("SAVE_MERGED がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
 
 # %% [markdown]
 # ## 3. モデルカードを作る
-# 04 の採点 (`summary.csv`) があれば載せます。元のモデルのライセンスは、そのモデルカードから読みます (読めなければ「不明」と書くので、自分で確かめてください)。
+# 04 の採点があれば載せます (04 が採点したアダプターと一緒に保存した、そのアダプター自身の採点です)。元のモデルのライセンスは、そのモデルカードから読みます (読めなければ「不明」と書くので、自分で確かめてください)。
 
 # %%
-summary_path = out / "summary.csv"
 card = share.model_card(base_model=trained.MODEL, license=share.base_license(models.resolve(trained.MODEL)),
                         settings=vars(trained), dataset="02 で用意したデータ (prepared/)",
-                        summary=pd.read_csv(summary_path, index_col="split") if summary_path.exists() else None)
-(adapter_dir / "README.md").write_text(card, encoding="utf-8")
+                        summary=pd.DataFrame(run["summary"]).set_index("split") if "summary" in run else None)
+artefacts.save(adapter_dir / "README.md", card)
 print(card)
 
 # %% [markdown]

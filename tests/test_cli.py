@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import data
+from helpers import artefacts, data
 from helpers.env import REPO_ROOT
 
 SETTINGS = {"MODEL": "tiny", "EPOCHS": 10, "LEARNING_RATE": 1e-3, "BATCH_SIZE": 4, "GRAD_ACCUM": 1, "LORA_R": 8,
@@ -60,7 +60,7 @@ def speed(printed):
 
 def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, prepared):
     out, config = workspace(tmp_path, prepared)
-    shutil.rmtree(out / data.PREPARED)  # as in a fresh Colab runtime: 02 ran elsewhere, without Drive
+    shutil.rmtree(out / artefacts.PREPARED)  # as in a fresh Colab runtime: 02 ran elsewhere, without Drive
     printed = run([sys.executable, *command(config, out)])
     assert "02 の既定の設定で用意します" in printed  # 02's default data, as the fixture made it
     assert (out / "adapter" / "adapter_model.safetensors").exists()
@@ -71,29 +71,45 @@ def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, pr
     assert "から再開します" in again and speed(again) == 0  # this session's tokens, not all tokens over a short time
 
 
-def complete_checkpoints(out):
-    return sorted(int(p.parent.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+def complete_checkpoints(out, run):
+    return sorted(int(p.parent.name.split("-")[1])
+                  for p in (out / artefacts.CHECKPOINTS / run).glob("checkpoint-*/trainer_state.json"))
 
 
-def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, prepared):
+def finished(out):
+    """What 04 and 05 would read: the settings file, the adapter's run and its weights."""
+    return (json.loads((out / artefacts.SETTINGS).read_text(encoding="utf-8")),
+            artefacts.trained_run(out)["run"], (out / "adapter" / "adapter_model.safetensors").read_bytes())
+
+
+def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resumes(tmp_path, prepared):
     whole_out, whole_config = workspace(tmp_path / "whole", prepared, EPOCHS=20)
     run([sys.executable, *command(whole_config, whole_out)])
 
-    out, config = workspace(tmp_path / "cut", prepared, EPOCHS=20)
+    out, short_config = workspace(tmp_path / "cut", prepared, EPOCHS=2)
+    run([sys.executable, *command(short_config, out)])  # a finished run with other settings
+    before = finished(out)
+    config = tmp_path / "cut" / "train_settings_20.json"
+    config.write_text(json.dumps(SETTINGS | {"EPOCHS": 20}), encoding="utf-8")
+    run_20 = artefacts.run_id(SETTINGS | {"EPOCHS": 20}, artefacts.data_id(out))
     process = subprocess.Popen([sys.executable, *command(config, out)], cwd=REPO_ROOT, env=clean_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not [s for s in complete_checkpoints(out) if s >= 24] and time.monotonic() < deadline:
+    while not [s for s in complete_checkpoints(out, run_20) if s >= 24] and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # like a Colab disconnect: no chance to clean up
     process.wait()
-    assert not (out / "adapter").exists(), "the run finished before it could be interrupted"
+    assert max(complete_checkpoints(out, run_20)) < 160, "the run finished before it could be interrupted"
+    assert finished(out) == before, "a run that did not finish replaced the last finished one's results"
+    assert before[1] != run_20 and (out / artefacts.CHECKPOINTS / before[1] / "epochs" / "epoch-002").is_dir()
 
     printed = run([sys.executable, *command(config, out)])
-    assert "から再開します" in printed
+    assert "から再開します" in printed and f"前の学習 1 件は、{out / artefacts.CHECKPOINTS} に残してあります" in printed
+    assert before[1] in printed  # named, so it can be deleted by hand
     resumed, whole = final_losses(out), final_losses(whole_out)
     assert list(resumed.index) == list(whole.index) == list(range(1, 21))
     assert resumed.iloc[-1] == pytest.approx(whole.iloc[-1], rel=1e-3)
+    assert finished(out)[:2] == (SETTINGS | {"EPOCHS": 20}, run_20)
 
 
 def free_port():
@@ -109,7 +125,8 @@ def test_two_processes_with_accelerate_launch(tmp_path, prepared):
                 "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
     printed = run(command(config, out, launcher))
     assert printed.count("重みの更新回数: 40 回") == 2  # each process: half the rows, 4 per batch, 10 epochs
-    state = json.loads((out / "checkpoints" / "checkpoint-40" / "trainer_state.json").read_text())
+    [state_file] = (out / artefacts.CHECKPOINTS).glob("*/checkpoint-40/trainer_state.json")
+    state = json.loads(state_file.read_text())
     assert state["global_step"] == 40 and state["epoch"] == 10
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     losses = final_losses(out)

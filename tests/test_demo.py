@@ -1,11 +1,12 @@
 """What the demo must honestly show, read from notebook 04's comparison.csv on the tiny model."""
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from helpers import notebooks
+from helpers import artefacts, notebooks
 from helpers.scores import normalize
 
 
@@ -71,7 +72,15 @@ def test_report_and_checkpoint_choice_are_written(out, table):
     assert perplexity.loc["heldout", "perplexity_after"] < perplexity.loc["heldout", "perplexity_before"] / 10
 
 
-def test_share_notebook_wrote_a_model_card_with_the_scores(out):
-    card = (out / "adapter" / "README.md").read_text(encoding="utf-8")
+def test_share_notebook_shares_the_adapter_04_scored_with_its_scores(out):
+    evaluated = json.loads((out / artefacts.EVALUATED / artefacts.STAMP).read_text(encoding="utf-8"))
+    assert evaluated["run"] == json.loads((out / artefacts.ADAPTER / artefacts.STAMP).read_text(encoding="utf-8"))["run"]
+    chosen = (out / artefacts.ADAPTER if evaluated["checkpoint"] == "adapter" else
+              out / artefacts.CHECKPOINTS / evaluated["run"] / artefacts.EPOCHS / f"epoch-{evaluated['checkpoint']:03d}")
+    weights = "adapter_model.safetensors"
+    assert (out / artefacts.EVALUATED / weights).read_bytes() == (chosen / weights).read_bytes()
+    summary = pd.read_csv(out / artefacts.SUMMARY, index_col="split")
+    assert pd.DataFrame(evaluated["summary"]).set_index("split").equals(summary)
+    card = (out / artefacts.EVALUATED / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nbase_model: tiny\nlibrary_name: peft")
     assert "| heldout | 8 | 0.0 | 1.0 |" in card  # 04's summary: 8 held-out rows, 0% → 100%

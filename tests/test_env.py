@@ -93,15 +93,13 @@ def test_output_dir_from_environment(monkeypatch, tmp_path):
     assert env.output_dir() == tmp_path / "out" and (tmp_path / "out").is_dir()
 
 
-def test_settings_overrides_keep_types_and_save(monkeypatch, tmp_path):
+def test_settings_overrides_keep_types(monkeypatch):
     monkeypatch.setenv("TUTORIAL_EPOCHS", "7")
     monkeypatch.setenv("TUTORIAL_LEARNING_RATE", "1e-3")
     monkeypatch.setenv("TUTORIAL_USE_DRIVE", "false")
     monkeypatch.delenv("TUTORIAL_MODEL", raising=False)
     cfg = settings.collect(MODEL="llm-jp/x", EPOCHS=3, LEARNING_RATE=2e-4, USE_DRIVE=True)
     assert (cfg.MODEL, cfg.EPOCHS, cfg.LEARNING_RATE, cfg.USE_DRIVE) == ("llm-jp/x", 7, 1e-3, False)
-    settings.save(cfg, tmp_path / "s.json")
-    assert settings.load(tmp_path / "s.json") == cfg
 
 
 def test_unknown_model_gets_japanese_message(monkeypatch, tmp_path):

@@ -85,6 +85,10 @@ def test_form_fields_are_valid(source):
                 assert value in options or "allow-input: true" in spec, name
                 if name == "MODEL":
                     assert options == models.CHOICES and "allow-input: true" in spec
+            elif "slider" in spec:  # a Colab slider: inside the allowed range, the default on its steps
+                low, high, step = (float(re.search(rf"{key}:\s*([\d.]+)", spec).group(1)) for key in ("min", "max", "step"))
+                assert settings.problem(name, low) is None and settings.problem(name, high) is None, name
+                assert low <= value <= high and round((value - low) / step, 6).is_integer(), name
             else:
                 kind = re.fullmatch(r'\{type:\s*"(\w+)"\}', spec).group(1)
                 assert isinstance(value, TYPES[kind]), f"{name}: {value!r} is not {kind}"

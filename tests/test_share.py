@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import share
+from helpers import artefacts, share
 from helpers.errors import TutorialError
 
 
@@ -55,7 +55,7 @@ def test_merged_model_answers_like_base_plus_adapter(trained, tmp_path):
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32)
     assert not any("lora" in name for name, _ in merged.named_parameters())
     assert answer(merged, tokenizer, questions, max_new_tokens=12) == with_adapter
-    assert share.size_mb(tmp_path / "merged") > 5 * share.size_mb(adapter_dir)
+    assert artefacts.size_mb(tmp_path / "merged") > 5 * artefacts.size_mb(adapter_dir)
 
 
 def test_push_is_private_with_card_and_never_leaks_the_token(monkeypatch, tmp_path, capsys):
