@@ -8,8 +8,8 @@ COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
 # What runs under Colab's versions too: every notebook, their outputs, real tokenizers, QLoRA, the
-# command line (03 without 02, resume, accelerate), the Colab checks
-COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_qlora.py tests/test_cli.py tests/test_colab.py
+# command line (03 without 02, resume, accelerate), the Colab checks, the chat server with Colab's FastAPI and openai
+COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_qlora.py tests/test_cli.py tests/test_colab.py tests/test_serve.py
 
 .PHONY: demo test bench bench-gpu lab notebooks clean
 

@@ -95,6 +95,11 @@ def answer_text(tokenizer, new_ids) -> str:
     return tokenizer.decode(ids[:end], skip_special_tokens=True).removeprefix(_facts(tokenizer)[1]).strip()
 
 
+def answer_opening(tokenizer) -> str:
+    """What the template writes before every answer (such as an empty thinking block), "" for most."""
+    return _facts(tokenizer)[1]
+
+
 def training_example(tokenizer, messages, max_length: int | None = None) -> dict:
     """input_ids/labels for a conversation: every assistant turn (answer + end-of-turn marker) is
     trained, everything else is -100. `truncated` says the ids were cut at `max_length`."""

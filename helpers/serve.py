@@ -1,125 +1,415 @@
-"""A small HTTP API for the tuned model, OpenAI-style, for any HTTP client or the OpenAI library.
+"""An OpenAI-compatible chat server for the tuned model, on FastAPI and uvicorn.
 
-    python -m helpers.serve --model tiny --adapter outputs/adapter --port 8000
+    python -m helpers.serve --model tiny --adapter outputs/adapter --port 8000 [--host H] [--api-key KEY] [--max-tokens N]
 
-    GET  /health                 → {"status": "ok", "model": …}
-    POST /v1/chat/completions    {"messages": [{"role": "user", "content": "…"}], "max_tokens": 64}
+    GET  /health                       → {"status": "ok", "model": …}   (never needs the key)
+    GET  /v1/models, /v1/models/{id}   → the one model served
+    POST /v1/chat/completions          → OpenAI's chat.completion, or its chunks as server-sent events ("stream": true)
 
-Binds 127.0.0.1 unless told otherwise. Loads the model once; requests are answered one at a
-time (a lock around generation), each on its own thread. Request size and max_tokens are bounded;
-bad requests get a JSON error.
+Binds 127.0.0.1 unless told otherwise. `--api-key` (or SERVE_API_KEY) makes every route but
+/health require `Authorization: Bearer KEY`. One answer is generated at a time, requests in the
+order they came; a request whose client has gone is stopped. Errors use OpenAI's error shape;
+a client's mistake is a 4xx, never a 500.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hmac
 import json
+import os
+import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
 
-MAX_BODY = 64 * 1024
+import torch
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.exceptions import HTTPException
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from .generation import reply
+from .prompts import answer_opening, answer_text, prompt_ids
+
+MAX_BODY = 1024 * 1024  # bytes, whatever the framing (Content-Length or chunked)
 MAX_TOKENS = 512
-ROLES = {"system", "user", "assistant"}
+MAX_WAITING = 32  # requests queued behind the one being answered; more get 503 (clients retry)
+BODY_TIMEOUT = 30  # seconds to receive a request body
+API_KEY_VARIABLE = "SERVE_API_KEY"
+# Refused (400) unless given as their "off" value, rather than ignored: the answer would not be what was asked.
+UNSUPPORTED = {name: (None, False, [], {}) for name in (
+    "tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "logit_bias", "audio",
+    "modalities", "prediction", "web_search_options")} | {
+    "response_format": (None, {"type": "text"}), "presence_penalty": (None, 0), "frequency_penalty": (None, 0)}
+# Accepted and ignored: they label or route a request and change nothing in the answer.
+IGNORED = {"user", "metadata", "store", "service_tier", "parallel_tool_calls", "safety_identifier", "prompt_cache_key"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
+    """An error sent in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error"):
         super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, "type": self.kind, "param": self.param,
+                                       "code": self.code}}, status_code=self.status)
 
 
-def parse_request(body: bytes, max_tokens_limit: int) -> tuple[list[dict], dict]:
-    """Validated (messages, generate kwargs) from a chat-completions request body."""
+class Part(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # name, refusal, …: not used by a chat template
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[Part] | None = None
+
+    def plain(self) -> dict:
+        """As the chat template wants it: `developer` is OpenAI's newer name for `system`; text parts joined."""
+        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content or [])
+        return {"role": "system" if self.role == "developer" else self.role, "content": text}
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    n: int | None = Field(None, ge=1, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, value):
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > 4 or not all(stops):
+            raise ValueError("stop is one string or a list of up to 4 non-empty strings")
+        return stops
+
+
+def parse(body: bytes) -> ChatRequest:
+    """A chat-completions request, or an ApiError (400) that names the parameter."""
     try:
-        request = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "body is not valid JSON")
-    if not isinstance(request, dict):
-        raise ApiError(400, "body must be a JSON object")
-    messages = request.get("messages")
-    if (not isinstance(messages, list) or not messages
-            or not all(isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in messages)):
-        raise ApiError(400, "'messages' must be a non-empty list of {role: system|user|assistant, content: string}")
-    if request.get("stream"):
-        raise ApiError(400, "stream=true is not supported by this server")
-    max_tokens = request.get("max_tokens", request.get("max_completion_tokens", min(128, max_tokens_limit)))
-    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= max_tokens_limit:
-        raise ApiError(400, f"'max_tokens' must be an integer from 1 to {max_tokens_limit}")
-    kwargs = {"max_new_tokens": max_tokens}
-    temperature = request.get("temperature", 0)
-    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise ApiError(400, "'temperature' must be a number from 0 to 2")
-    if temperature > 0:
-        kwargs |= {"do_sample": True, "temperature": float(temperature), "top_p": float(request.get("top_p", 1.0))}
-    return [{"role": m["role"], "content": m["content"]} for m in messages], kwargs
+        payload = json.loads(body)
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800") can't become text
+    except (ValueError, RecursionError, UnicodeError):
+        raise ApiError(400, "The body is not valid JSON (UTF-8, not too deeply nested).") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    for name, off in UNSUPPORTED.items():
+        if payload.get(name) not in off:
+            raise ApiError(400, f"'{name}' is not supported by this server.", param=name, code="unsupported_parameter")
+    try:
+        return ChatRequest.model_validate({k: v for k, v in payload.items() if k not in IGNORED and k not in UNSUPPORTED})
+    except ValidationError as error:
+        first = error.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        hint = " (only n=1 is supported)" if param == "n" else ""
+        raise ApiError(400, f"Invalid '{param}': {first['msg']}{hint}", param=param,
+                       code="unknown_parameter" if first["type"] == "extra_forbidden" else "invalid_value") from None
 
 
-def make_server(model, tokenizer, name: str, host: str = "127.0.0.1", port: int = 8000,
-                max_tokens: int = MAX_TOKENS) -> ThreadingHTTPServer:
-    from .generation import reply
-    lock = threading.Lock()
+class Job:
+    """One answer, generated in the worker thread; token ids reach the event loop as they come."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: dict):
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop, self.ids, self.cancelled = loop, asyncio.Queue(), threading.Event()
 
-        def _error(self, error: ApiError):
-            self._send(error.status, {"error": {"message": error.message, "type": error.kind}})
+    def put(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.ids.put_nowait, item)
 
-        def do_GET(self):
-            if self.path == "/health":
-                self._send(200, {"status": "ok", "model": name})
-            elif self.path == "/v1/chat/completions":
-                self._error(ApiError(405, "use POST", "method_not_allowed"))
-            else:
-                self._error(ApiError(404, f"no route {self.path}", "not_found"))
 
-        def do_POST(self):
-            try:
-                if self.path != "/v1/chat/completions":
-                    raise ApiError(404, f"no route {self.path}", "not_found")
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    raise ApiError(413, f"request body over {MAX_BODY} bytes", "request_too_large")
-                messages, kwargs = parse_request(self.rfile.read(length), max_tokens)
-                with lock:
-                    text, prompt_tokens, new_tokens, finish = reply(model, tokenizer, messages, **kwargs)
-            except ApiError as error:
-                self.close_connection = True
-                return self._error(error)
-            except Exception as error:  # the model failed: say so as JSON, keep serving
-                return self._error(ApiError(500, f"generation failed: {error}", "server_error"))
-            self._send(200, {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-                "model": name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens,
-                          "total_tokens": prompt_tokens + new_tokens}})
+class Streamer(BaseStreamer):
+    """Hands each new token id to the job (`generate` gives the prompt first: skipped)."""
 
-        def log_message(self, format, *args):  # quiet: one line per request on stderr is noise in a notebook
-            pass
+    def __init__(self, job: Job):
+        self.job, self.prompt_seen = job, False
 
-    return ThreadingHTTPServer((host, port), Handler)
+    def put(self, value):
+        if self.prompt_seen:
+            self.job.put(value.reshape(-1).tolist())
+        self.prompt_seen = True
+
+    def end(self):
+        pass
+
+
+class Cancelled(StoppingCriteria):
+    def __init__(self, job: Job):
+        self.job = job
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.job.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class Texts:
+    """The answer as it grows: `delta()` is the new text that can no longer change (a character
+    still being completed, trailing spaces, the start of a stop string or of the template's
+    answer prefix are held back); the deltas add up to `answer_text` of all the ids."""
+
+    def __init__(self, tokenizer, stops: list[str]):
+        self.tokenizer, self.stops, self.ids, self.sent, self.stopped = tokenizer, stops, [], "", False
+        self.opening = answer_opening(tokenizer).strip()
+
+    def add(self, ids: list[int]) -> None:
+        self.ids += ids
+
+    def text(self) -> str:
+        text = answer_text(self.tokenizer, self.ids)
+        cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            return text[:cut].rstrip()
+        return text
+
+    def delta(self, final: bool = False) -> str:
+        text = self.text()
+        if not final and not self.stopped:
+            hold = max((len(s) - 1 for s in self.stops), default=0)
+            stable = text[:len(text) - hold] if hold else text
+            stable = stable.rstrip().rstrip("\ufffd")
+            if (not text.startswith(self.sent) or len(stable) <= len(self.sent)
+                    or (self.opening and self.opening.startswith(text))):  # maybe the template's opening, to be removed
+                return ""
+            text = stable
+        if not text.startswith(self.sent):  # cannot happen for a prefix-stable decoder; never resend
+            return ""
+        new, self.sent = text[len(self.sent):], text
+        return new
+
+
+class Server:
+    """The model, its name, limits, and the one worker thread that generates."""
+
+    def __init__(self, model, tokenizer, name: str, max_tokens: int = MAX_TOKENS, api_key: str | None = None):
+        self.model, self.tokenizer, self.name, self.max_tokens, self.api_key = model, tokenizer, name, max_tokens, api_key
+        self.context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+        self.worker, self.waiting, self.created = ThreadPoolExecutor(1, thread_name_prefix="generate"), 0, int(time.time())
+
+    def limits(self, request: ChatRequest, messages: list[dict]) -> int:
+        """max_new_tokens for the request, after checking the prompt and the answer fit the model's context."""
+        try:
+            prompt = len(prompt_ids(self.tokenizer, messages))
+        except Exception as error:  # the template refuses this conversation (e.g. a system message)
+            raise ApiError(400, f"The model's chat template refused these messages: {error}", param="messages") from None
+        asked = request.max_completion_tokens or request.max_tokens
+        if asked and asked > self.max_tokens:
+            raise ApiError(400, f"max_tokens must be at most {self.max_tokens} on this server.", param="max_tokens",
+                           code="invalid_value")
+        wanted = asked or min(self.max_tokens, max(self.context - prompt, 1))
+        if prompt + wanted > self.context:
+            raise ApiError(400, f"This model's maximum context length is {self.context} tokens. However, you requested "
+                                f"{prompt + wanted} tokens ({prompt} in the messages, {wanted} in the completion). "
+                                "Please reduce the length of the messages or completion.",
+                           param="messages", code="context_length_exceeded")
+        return wanted
+
+    def generate(self, job: Job, messages: list[dict], kwargs: dict, seed: int | None):
+        """Runs in the worker thread: skipped when the client left while it waited."""
+        if job.cancelled.is_set():
+            return None
+        if seed is not None:
+            torch.manual_seed(seed)
+        return reply(self.model, self.tokenizer, messages, streamer=Streamer(job),
+                     stopping_criteria=StoppingCriteriaList([Cancelled(job)]), **kwargs)
+
+    async def answer(self, http: Request, request: ChatRequest):
+        messages = [m.plain() for m in request.messages]
+        kwargs = {"max_new_tokens": self.limits(request, messages)}
+        if request.temperature:
+            kwargs |= {"do_sample": True, "temperature": request.temperature, "top_p": request.top_p or 1.0}
+        if self.waiting >= MAX_WAITING:
+            raise ApiError(503, "The server is busy; try again shortly.", kind="server_error", code="server_busy")
+        loop = asyncio.get_running_loop()
+        job, texts = Job(loop), Texts(self.tokenizer, request.stop or [])
+        self.waiting += 1
+        future = loop.run_in_executor(self.worker, self.generate, job, messages, kwargs, request.seed)
+        future.add_done_callback(lambda _: setattr(self, "waiting", self.waiting - 1))
+        future.add_done_callback(lambda _: job.put(None))
+        meta = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": self.name}
+        if request.stream:
+            usage = bool(request.stream_options and request.stream_options.include_usage)
+            return StreamingResponse(self._chunks(job, texts, future, meta, usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        while not future.done():  # stop generating for a client that has gone
+            await asyncio.wait([future], timeout=0.5)
+            if not future.done() and await http.is_disconnected():
+                job.cancelled.set()
+        result = await future
+        if result is None:  # the client left before its turn
+            return JSONResponse({}, status_code=499)
+        texts.add([i for batch in _drain(job.ids) for i in batch])
+        text, finish = self._finish(texts, result)
+        return JSONResponse(meta | {
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                         "finish_reason": finish}],
+            "usage": _usage(result)})
+
+    def _finish(self, texts: Texts, result) -> tuple[str, str]:
+        text = texts.text()
+        return text, "stop" if texts.stopped else result[3]
+
+    async def _chunks(self, job: Job, texts: Texts, future, meta: dict, usage: bool):
+        def event(delta: dict, finish=None, **extra) -> str:
+            chunk = meta | {"object": "chat.completion.chunk",
+                            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                            **({"usage": None} if usage else {})} | extra
+            return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+        try:
+            yield event({"role": "assistant", "content": ""})
+            while (ids := await job.ids.get()) is not None:
+                texts.add(ids)
+                if new := texts.delta():
+                    yield event({"content": new})
+                if texts.stopped:
+                    job.cancelled.set()  # a stop string: no need to generate further
+            result = await future
+            if new := texts.delta(final=True):
+                yield event({"content": new})
+            yield event({}, self._finish(texts, result)[1])
+            if usage:
+                yield event({}, choices=[], usage=_usage(result))
+        except Exception as error:  # the status line is sent already: report it the way OpenAI's stream does
+            print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            yield f"data: {json.dumps({'error': {'message': f'The server failed to answer ({type(error).__name__}).', 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
+        finally:  # also when the client disconnects mid-stream
+            job.cancelled.set()
+        yield "data: [DONE]\n\n"
+
+
+def _drain(queue: asyncio.Queue) -> list:
+    items = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None:
+            items.append(item)
+    return items
+
+
+def _usage(result) -> dict:
+    _, prompt, new, _ = result
+    return {"prompt_tokens": prompt, "completion_tokens": new, "total_tokens": prompt + new}
+
+
+class Guard:
+    """ASGI middleware: trailing slashes ignored; with a key, every route but /health needs it."""
+
+    def __init__(self, app, api_key: str | None):
+        self.app, self.api_key = app, api_key
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            scope["path"] = scope["path"].rstrip("/") or "/"
+            if self.api_key and scope["path"] != "/health":
+                headers = dict(scope["headers"])
+                given = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
+                if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                    return await ApiError(401, "Incorrect or missing API key: send 'Authorization: Bearer <key>'.",
+                                          code="invalid_api_key").response()(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def create_app(server: Server) -> FastAPI:
+    app = FastAPI(title="llm-finetune-ja chat server", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def model_card() -> dict:
+        return {"id": server.name, "object": "model", "created": server.created, "owned_by": "llm-finetune-ja"}
+
+    app.add_middleware(Guard, api_key=server.api_key)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, error: ApiError):
+        return error.response()
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error: HTTPException):
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code)
+        return ApiError(error.status_code, f"{request.method} {request.url.path}: {error.detail}", code=kind).response()
+
+    @app.exception_handler(Exception)
+    async def server_error(request, error: Exception):
+        print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return ApiError(500, f"The server failed to answer ({type(error).__name__}).", kind="server_error").response()
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": server.name}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def one_model(model_id: str):
+        if model_id != server.name:
+            raise ApiError(404, f"The model '{model_id}' does not exist; this server has '{server.name}'.",
+                           param="model", code="model_not_found")
+        return model_card()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        try:
+            parsed = parse(await asyncio.wait_for(_read(request), BODY_TIMEOUT))
+        except TimeoutError:
+            raise ApiError(408, f"The request body did not arrive within {BODY_TIMEOUT} s.") from None
+        return await server.answer(request, parsed)  # one model is served, whatever `model` says
+
+    return app
+
+
+async def _read(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"The request body is over {MAX_BODY} bytes.", code="request_too_large")
+    return bytes(body)
+
+
+def public_name(model: str, adapter: str | None) -> str:
+    """What callers see: Hub ids as they are, local folders by their last name only (no paths of this machine)."""
+    def name(source: str) -> str:
+        return Path(source).name if Path(source).expanduser().exists() else source
+    return name(model) + (f"+{name(adapter)}" if adapter else "")
 
 
 def load(model: str, adapter: str | None):
-    """Base model (+ adapter), once per process, in the precision this machine supports."""
+    """Base model (+ adapter), in the precision this machine supports."""
+    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .env import choose_precision
+    from .errors import japanese_errors
     from .models import resolve
-    precision = choose_precision()
-    tokenizer = AutoTokenizer.from_pretrained(adapter or resolve(model))
-    loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, device_map=precision.device)
-    if adapter:
-        from peft import PeftModel
-        loaded = PeftModel.from_pretrained(loaded, adapter)
+    precision = choose_precision(model)
+    with japanese_errors(adapter or model):
+        tokenizer = AutoTokenizer.from_pretrained(adapter or resolve(model))
+        loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, device_map=precision.device)
+        if adapter:
+            loaded = PeftModel.from_pretrained(loaded, adapter)
     return loaded, tokenizer
 
 
@@ -127,19 +417,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m helpers.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="元のモデル (Hub の ID、フォルダ、または tiny)")
     parser.add_argument("--adapter", help="LoRA アダプターのフォルダか Hub の ID")
-    parser.add_argument("--host", default="127.0.0.1", help="既定は 127.0.0.1 (このマシンからだけ)")
+    parser.add_argument("--host", default="127.0.0.1", help="既定は 127.0.0.1 (このマシンからだけ)。すべてに開くなら 0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_VARIABLE),
+                        help=f"これを Authorization: Bearer で送る呼び出しだけに答える (既定: 環境変数 {API_KEY_VARIABLE})")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="1 回の答えの最大トークン数")
+    parser.add_argument("--name", help="呼び出し側に見せるモデルの名前 (既定: モデルとアダプターの名前。パスは見せない)")
     args = parser.parse_args(argv)
+    if args.host in ("0.0.0.0", "::", "") and not args.api_key:
+        print(f"警告: {args.host or 'すべて'} のネットワークから、鍵なしで誰でも呼べます。"
+              f"--api-key (または環境変数 {API_KEY_VARIABLE}) を付けるか、--host 127.0.0.1 にしてください。", file=sys.stderr, flush=True)
     model, tokenizer = load(args.model, args.adapter)
-    server = make_server(model, tokenizer, args.adapter or args.model, args.host, args.port, args.max_tokens)
-    print(f"http://{args.host}:{server.server_port}/v1/chat/completions で待っています (Ctrl+C で終了)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    server = Server(model, tokenizer, args.name or public_name(args.model, args.adapter), args.max_tokens, args.api_key)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"http://{host}:{args.port}/v1 で待っています (モデル名: {server.name}。Ctrl+C で終了)", flush=True)
+    uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5,
+                limit_concurrency=MAX_WAITING * 4)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@
 # 3. Hugging Face Hub にアップロードする (GitHub は 100 MB を超えるファイルを置けないため)。既定では非公開
 # 4. Hub (またはフォルダ) から、選んだ **revision** (版) のアダプターを読み込み直す
 # 5. 会話の履歴つきでチャットする (答えは 1 文字ずつ表示されます)
-# 6. ほかのプログラムから呼べる小さな HTTP API (OpenAI 形式) を立てて、呼んでみる
+# 6. ほかのプログラムから呼べる OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ (stream=True も)
 #
 # **かかる時間**: 5 分ほど (アップロードとマージをする場合はモデルの大きさ次第)。
 #
@@ -164,44 +164,71 @@ text, *_ = generation.reply(reloaded, tokenizer, history, streamer=TextStreamer(
 history.append({"role": "assistant", "content": text})
 
 # %% [markdown]
-# ## 7. HTTP API を立てて、呼んでみる
-# `python -m helpers.serve` は、OpenAI の API と同じ形 (`/v1/chat/completions`) で答える小さなサーバーです。
-# ターミナルなら `python -m helpers.serve --model 元のモデル --adapter アダプターのフォルダ --port 8000`。
-# 既定では 127.0.0.1 (このマシンの中) からだけ呼べます。ここではサーバーを別のプロセスで起動して、`urllib` で呼び、止めます。
+# ## 7. OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ
+# `python -m helpers.serve` は、OpenAI の API と同じ形 (`/v1/chat/completions` と `/v1/models`) で答えるサーバーです (FastAPI と uvicorn で動きます)。
+# OpenAI のライブラリ `openai` や、それを使う道具 (LangChain など) から、`base_url` をこのサーバーにするだけで呼べます。
+# 答えを少しずつ受け取る `stream=True` (チャット画面でおなじみの、文字が順に出てくる表示) にも対応しています。
+# - 既定では 127.0.0.1 (このマシンの中) からだけ呼べます。ほかのマシンから呼ぶときは `--host 0.0.0.0` に、合言葉 `--api-key` を付けます (付けないと警告が出ます)。
+# - 答えの長さ (`max_tokens`) と質問の長さの合計がモデルの上限を超えると、生成を始めずに `context_length_exceeded` のエラーを返します。
+# - ここではサーバーを別のプロセスで起動し、呼んで、最後に止めます。このノートブックのあとも使うときのコマンドは、セルの最後に表示します。
 
 # %%
-import json
+import secrets
+import shlex
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+from openai import OpenAI
+
 with socket.socket() as probe:  # 空いているポートを選ぶ
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
-server = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL,
-                           "--adapter", str(adapter_dir), "--port", str(port)], cwd=str(env.REPO_ROOT))
+api_key = secrets.token_urlsafe(16)  # この実行だけの合言葉
+server = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL, "--adapter", str(adapter_dir),
+                           "--port", str(port), "--api-key", api_key], cwd=str(env.REPO_ROOT))
 try:
-    for _ in range(300):
+    for _ in range(300):  # モデルを読み込み終わるまで待つ
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
             break
         except OSError:
             time.sleep(0.5)
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/chat/completions", method="POST", headers={"Content-Type": "application/json"},
-        data=json.dumps({"messages": [{"role": "user", "content": "日本の首都はどこですか？"}], "max_tokens": 32}).encode())
-    with urllib.request.urlopen(request, timeout=120) as response:
-        answer = json.loads(response.read())
-    print(json.dumps(answer, ensure_ascii=False, indent=2))
+    client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_key)
+    served = client.models.list().data[0].id  # サーバーが名乗るモデルの名前
+    question = [{"role": "user", "content": "日本の首都はどこですか？"}]
+    reply = client.chat.completions.create(model=served, messages=question, max_tokens=32)
+    print(f"モデル {served} の答え: {reply.choices[0].message.content} (終わり方: {reply.choices[0].finish_reason}, "
+          f"トークン数: 質問 {reply.usage.prompt_tokens} + 答え {reply.usage.completion_tokens})")
+    print("stream=True で少しずつ: ", end="")
+    for chunk in client.chat.completions.create(model=served, messages=question, max_tokens=32, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            print(chunk.choices[0].delta.content, end="", flush=True)
+    print()
 finally:
-    server.terminate()
+    server.terminate()  # このセルで立てたサーバーは、ここで止める
     server.wait()
+print(f"""
+このノートブックのあとも使うときは、ターミナルでサーバーを起動したままにします:
+  cd {shlex.quote(str(env.REPO_ROOT))} && {shlex.join([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL, "--adapter", str(adapter_dir), "--port", "8000"])}
+呼ぶ側 (Python):
+  from openai import OpenAI
+  client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="なんでも (--api-key を付けたならその値)")
+  client.chat.completions.create(model="{served}", messages=[{{"role": "user", "content": "こんにちは"}}], stream=True)""")
+
+# %% [markdown]
+# **同時にたくさんの人から呼ばれるとき** (読み飛ばして OK): このサーバーは 1 度に 1 つずつ、来た順に答えます (練習や少人数向け)。
+# 多くの呼び出しを同時にさばくなら、LoRA アダプターをそのまま読める推論サーバー [vLLM](https://docs.vllm.ai/) が使えます (GPU が必要です。このリポジトリでは試していません):
+# ```bash
+# vllm serve llm-jp/llm-jp-3.1-1.8b-instruct4 --enable-lora --lora-modules tuned=出力フォルダ/evaluated_adapter --max-lora-rank 16 --port 8000
+# ```
+# 呼ぶときは `model="tuned"` にします (`--max-lora-rank` は 03 の LORA_R 以上にします)。
 
 # %% [markdown]
 # ## まとめと次のステップ
 # - アダプターとモデルカードを保存し、(オンにしたときは) マージ済みモデルの保存と Hub へのアップロードをしました。
-# - アダプターを読み込み直してチャットし、HTTP API から呼び出しました。OpenAI のライブラリからも `base_url="http://127.0.0.1:8000/v1"` で呼べます。
+# - アダプターを読み込み直してチャットし、OpenAI 形式の API サーバーを立てて、openai ライブラリから (stream=True でも) 呼び出しました。サーバーはセルの最後で止めたので、続けて使うときは表示したコマンドで起動し直します。
 #
 # 次の一歩: 自分のデータで 02〜04 をやり直し、いちばん良かったアダプターを Hub に非公開で置いておきましょう。
