@@ -16,8 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import ipaddress
 import json
 import os
+import re
+import socket
 import sys
 import threading
 import time
@@ -56,24 +59,30 @@ class ApiError(Exception):
     """An error sent in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
+                 kind: str = "invalid_request_error", headers: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         return JSONResponse({"error": {"message": self.message, "type": self.kind, "param": self.param,
-                                       "code": self.code}}, status_code=self.status)
+                                       "code": self.code}}, status_code=self.status, headers=self.headers)
+
+
+STRICT = ConfigDict(strict=True)  # "0.5" is not a number, true is not 1 (an int still counts as a float)
 
 
 class Part(BaseModel):
+    model_config = STRICT
     type: Literal["text"]
     text: str
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # name, refusal, …: not used by a chat template
+    model_config = STRICT | ConfigDict(extra="ignore")  # name, refusal, …: not used by a chat template
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[Part] | None = None
+    tool_calls: None = None  # tools are not supported: refused, not dropped
 
     def plain(self) -> dict:
         """As the chat template wants it: `developer` is OpenAI's newer name for `system`; text parts joined."""
@@ -82,11 +91,12 @@ class Message(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = STRICT
     include_usage: bool | None = None
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT | ConfigDict(extra="forbid")
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
@@ -95,7 +105,7 @@ class ChatRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     n: int | None = Field(None, ge=1, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-2**63, le=2**63 - 1)  # OpenAI's int64
     stream: bool | None = None
     stream_options: StreamOptions | None = None
 
@@ -106,6 +116,19 @@ class ChatRequest(BaseModel):
         if len(stops) > 4 or not all(stops):
             raise ValueError("stop is one string or a list of up to 4 non-empty strings")
         return stops
+
+
+def _param(location) -> str:
+    """pydantic's error location as OpenAI names parameters: messages[0].content (no type tags)."""
+    name = ""
+    for part in location:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part.isidentifier() and part not in ("str", "int", "float", "bool"):
+            name += f".{part}" if name else part
+        else:
+            break
+    return name
 
 
 def parse(body: bytes) -> ChatRequest:
@@ -121,13 +144,23 @@ def parse(body: bytes) -> ChatRequest:
         if payload.get(name) not in off:
             raise ApiError(400, f"'{name}' is not supported by this server.", param=name, code="unsupported_parameter")
     try:
-        return ChatRequest.model_validate({k: v for k, v in payload.items() if k not in IGNORED and k not in UNSUPPORTED})
+        request = ChatRequest.model_validate_json(json.dumps(
+            {k: v for k, v in payload.items() if k not in IGNORED and k not in UNSUPPORTED}, ensure_ascii=False))
     except ValidationError as error:
         first = error.errors()[0]
-        param = ".".join(str(part) for part in first["loc"]) or None
-        hint = " (only n=1 is supported)" if param == "n" else ""
-        raise ApiError(400, f"Invalid '{param}': {first['msg']}{hint}", param=param,
+        param = _param(first["loc"]) or None
+        message = f"Invalid '{param}': {first['msg']}"
+        if param == "n":
+            message += " (only n=1 is supported)"
+        elif re.fullmatch(r"messages\[\d+\]\.content.*", param or ""):
+            param, message = param.split(".content")[0] + ".content", (
+                f"Invalid '{param.split('.content')[0]}.content': give a string or a list of text parts "
+                '({"type": "text", "text": "…"}); images and other parts are not supported.')
+        elif re.fullmatch(r"messages\[\d+\]\.tool_calls", param or ""):
+            message = f"'{param}' is not supported by this server (no tools)."
+        raise ApiError(400, message, param=param,
                        code="unknown_parameter" if first["type"] == "extra_forbidden" else "invalid_value") from None
+    return request
 
 
 class Job:
@@ -164,9 +197,9 @@ class Cancelled(StoppingCriteria):
 
 
 class Texts:
-    """The answer as it grows: `delta()` is the new text that can no longer change (a character
-    still being completed, trailing spaces, the start of a stop string or of the template's
-    answer prefix are held back); the deltas add up to `answer_text` of all the ids."""
+    """The answer as it grows. `delta()` is the new text that can no longer change: a character
+    still being completed, trailing spaces, an ending that may begin a stop string and the start
+    of the template's answer opening are held back. The deltas add up to `text()` at the end."""
 
     def __init__(self, tokenizer, stops: list[str]):
         self.tokenizer, self.stops, self.ids, self.sent, self.stopped = tokenizer, stops, [], "", False
@@ -176,24 +209,24 @@ class Texts:
         self.ids += ids
 
     def text(self) -> str:
+        """The answer so far, cut before the first stop string (OpenAI leaves the stop string out)."""
         text = answer_text(self.tokenizer, self.ids)
         cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
-        if cut >= 0:
-            self.stopped = True
-            return text[:cut].rstrip()
-        return text
+        self.stopped = self.stopped or cut >= 0
+        return text[:cut] if cut >= 0 else text
+
+    def _settled(self, text: str) -> str:
+        if self.opening and self.opening.startswith(text):  # maybe the template's opening, removed later
+            return ""
+        text = text.rstrip().rstrip("\ufffd")
+        maybe_stop = max((n for s in self.stops for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
+        return text[:len(text) - maybe_stop]
 
     def delta(self, final: bool = False) -> str:
         text = self.text()
-        if not final and not self.stopped:
-            hold = max((len(s) - 1 for s in self.stops), default=0)
-            stable = text[:len(text) - hold] if hold else text
-            stable = stable.rstrip().rstrip("\ufffd")
-            if (not text.startswith(self.sent) or len(stable) <= len(self.sent)
-                    or (self.opening and self.opening.startswith(text))):  # maybe the template's opening, to be removed
-                return ""
-            text = stable
-        if not text.startswith(self.sent):  # cannot happen for a prefix-stable decoder; never resend
+        if not (final or self.stopped):
+            text = self._settled(text)
+        if not text.startswith(self.sent) or len(text) <= len(self.sent):
             return ""
         new, self.sent = text[len(self.sent):], text
         return new
@@ -205,10 +238,16 @@ class Server:
     def __init__(self, model, tokenizer, name: str, max_tokens: int = MAX_TOKENS, api_key: str | None = None):
         self.model, self.tokenizer, self.name, self.max_tokens, self.api_key = model, tokenizer, name, max_tokens, api_key
         self.context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+        self.special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special} | set(
+            tokenizer.all_special_tokens)
         self.worker, self.waiting, self.created = ThreadPoolExecutor(1, thread_name_prefix="generate"), 0, int(time.time())
 
     def limits(self, request: ChatRequest, messages: list[dict]) -> int:
         """max_new_tokens for the request, after checking the prompt and the answer fit the model's context."""
+        for i, message in enumerate(messages):  # "</s>" typed into a message would end a turn: refused
+            if any(token and token in message["content"] for token in self.special):
+                raise ApiError(400, f"'messages[{i}].content' contains a special token of the model's chat format.",
+                               param=f"messages[{i}].content", code="invalid_value")
         try:
             prompt = len(prompt_ids(self.tokenizer, messages))
         except Exception as error:  # the template refuses this conversation (e.g. a system message)
@@ -230,17 +269,18 @@ class Server:
         if job.cancelled.is_set():
             return None
         if seed is not None:
-            torch.manual_seed(seed)
+            torch.manual_seed(seed % 2**64)
         return reply(self.model, self.tokenizer, messages, streamer=Streamer(job),
                      stopping_criteria=StoppingCriteriaList([Cancelled(job)]), **kwargs)
 
     async def answer(self, http: Request, request: ChatRequest):
         messages = [m.plain() for m in request.messages]
-        kwargs = {"max_new_tokens": self.limits(request, messages)}
-        if request.temperature:
+        kwargs = {"max_new_tokens": await asyncio.to_thread(self.limits, request, messages)}  # long prompts: off the loop
+        if (request.temperature or 0) >= 1e-5:  # 0 (or a value too small to sample with): greedy
             kwargs |= {"do_sample": True, "temperature": request.temperature, "top_p": request.top_p or 1.0}
-        if self.waiting >= MAX_WAITING:
-            raise ApiError(503, "The server is busy; try again shortly.", kind="server_error", code="server_busy")
+        if self.waiting > MAX_WAITING:  # one being answered, MAX_WAITING waiting
+            raise ApiError(503, "The server is busy; try again shortly.", kind="server_error", code="server_busy",
+                           headers={"Retry-After": "5"})
         loop = asyncio.get_running_loop()
         job, texts = Job(loop), Texts(self.tokenizer, request.stop or [])
         self.waiting += 1
@@ -252,24 +292,28 @@ class Server:
             usage = bool(request.stream_options and request.stream_options.include_usage)
             return StreamingResponse(self._chunks(job, texts, future, meta, usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        while not future.done():  # stop generating for a client that has gone
-            await asyncio.wait([future], timeout=0.5)
-            if not future.done() and await http.is_disconnected():
+        collecting = asyncio.ensure_future(_collect(self._deltas(job, texts)))
+        while not collecting.done():  # stop generating for a client that has gone
+            await asyncio.wait([collecting], timeout=0.5)
+            if not collecting.done() and await http.is_disconnected():
                 job.cancelled.set()
         result = await future
         if result is None:  # the client left before its turn
             return JSONResponse({}, status_code=499)
-        texts.add([i for batch in _drain(job.ids) for i in batch])
-        text, finish = self._finish(texts, result)
         return JSONResponse(meta | {
             "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": finish}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": texts.text()}, "logprobs": None,
+                         "finish_reason": _finish(texts, result)}],
             "usage": _usage(result)})
 
-    def _finish(self, texts: Texts, result) -> tuple[str, str]:
-        text = texts.text()
-        return text, "stop" if texts.stopped else result[3]
+    async def _deltas(self, job: Job, texts: Texts):
+        """The answer's new text as it settles, while the worker generates; a stop string ends generation."""
+        while (ids := await job.ids.get()) is not None:
+            texts.add(ids)
+            if new := texts.delta():
+                yield new
+            if texts.stopped:
+                job.cancelled.set()
 
     async def _chunks(self, job: Job, texts: Texts, future, meta: dict, usage: bool):
         def event(delta: dict, finish=None, **extra) -> str:
@@ -280,33 +324,32 @@ class Server:
 
         try:
             yield event({"role": "assistant", "content": ""})
-            while (ids := await job.ids.get()) is not None:
-                texts.add(ids)
-                if new := texts.delta():
-                    yield event({"content": new})
-                if texts.stopped:
-                    job.cancelled.set()  # a stop string: no need to generate further
+            async for new in self._deltas(job, texts):
+                yield event({"content": new})
             result = await future
             if new := texts.delta(final=True):
                 yield event({"content": new})
-            yield event({}, self._finish(texts, result)[1])
+            yield event({}, _finish(texts, result))
             if usage:
                 yield event({}, choices=[], usage=_usage(result))
         except Exception as error:  # the status line is sent already: report it the way OpenAI's stream does
             print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-            yield f"data: {json.dumps({'error': {'message': f'The server failed to answer ({type(error).__name__}).', 'type': 'server_error', 'param': None, 'code': None}})}\n\n"
+            failed = {"message": f"The server failed to answer ({type(error).__name__}).", "type": "server_error",
+                      "param": None, "code": None}
+            yield f"data: {json.dumps({'error': failed})}\n\n"
         finally:  # also when the client disconnects mid-stream
             job.cancelled.set()
         yield "data: [DONE]\n\n"
 
 
-def _drain(queue: asyncio.Queue) -> list:
-    items = []
-    while not queue.empty():
-        item = queue.get_nowait()
-        if item is not None:
-            items.append(item)
-    return items
+async def _collect(deltas) -> None:
+    async for _ in deltas:
+        pass
+
+
+def _finish(texts: Texts, result) -> str:
+    texts.text()  # notes a stop string
+    return "stop" if texts.stopped else result[3]
 
 
 def _usage(result) -> dict:
@@ -324,11 +367,11 @@ class Guard:
         if scope["type"] == "http":
             scope["path"] = scope["path"].rstrip("/") or "/"
             if self.api_key and scope["path"] != "/health":
-                headers = dict(scope["headers"])
-                given = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
-                if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1").strip().partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.api_key.encode()):
                     return await ApiError(401, "Incorrect or missing API key: send 'Authorization: Bearer <key>'.",
-                                          code="invalid_api_key").response()(scope, receive, send)
+                                          code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}).response()(
+                        scope, receive, send)
         await self.app(scope, receive, send)
 
 
@@ -381,12 +424,25 @@ def create_app(server: Server) -> FastAPI:
 
 
 async def _read(request: Request) -> bytes:
+    """The body, refused (413) as soon as it is over MAX_BODY: by its declared length or as it arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise ApiError(413, f"The request body is over {MAX_BODY} bytes.", code="request_too_large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
             raise ApiError(413, f"The request body is over {MAX_BODY} bytes.", code="request_too_large")
     return bytes(body)
+
+
+def open_to_all(host: str) -> bool:
+    """Whether `host` listens on every interface (0.0.0.0, ::, 0, …)."""
+    try:
+        return any(ipaddress.ip_address(info[4][0].split("%")[0]).is_unspecified
+                   for info in socket.getaddrinfo(host or None, 0, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE))
+    except (OSError, ValueError):
+        return False
 
 
 def public_name(model: str, adapter: str | None) -> str:
@@ -424,15 +480,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="1 回の答えの最大トークン数")
     parser.add_argument("--name", help="呼び出し側に見せるモデルの名前 (既定: モデルとアダプターの名前。パスは見せない)")
     args = parser.parse_args(argv)
-    if args.host in ("0.0.0.0", "::", "") and not args.api_key:
-        print(f"警告: {args.host or 'すべて'} のネットワークから、鍵なしで誰でも呼べます。"
+    if open_to_all(args.host) and not args.api_key:
+        print(f"警告: --host {args.host} では、ほかのマシンからも鍵なしで誰でも呼べます。"
               f"--api-key (または環境変数 {API_KEY_VARIABLE}) を付けるか、--host 127.0.0.1 にしてください。", file=sys.stderr, flush=True)
     model, tokenizer = load(args.model, args.adapter)
     server = Server(model, tokenizer, args.name or public_name(args.model, args.adapter), args.max_tokens, args.api_key)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"http://{host}:{args.port}/v1 で待っています (モデル名: {server.name}。Ctrl+C で終了)", flush=True)
-    uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5,
-                limit_concurrency=MAX_WAITING * 4)
+    # No limit_concurrency: it counts idle connections too, so a few idle sockets would shut everyone out;
+    # the work itself is bounded by MAX_WAITING. Behind the internet, put a reverse proxy in front (header timeouts).
+    uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5)
 
 
 if __name__ == "__main__":
