@@ -9,7 +9,7 @@ COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
 # What runs under Colab's versions too: every notebook, their outputs, real tokenizers, QLoRA, the
 # command line (03 without 02, resume, accelerate), the Colab checks, the chat server with Colab's FastAPI and openai
-COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_qlora.py tests/test_cli.py tests/test_colab.py tests/test_serve.py
+COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_qlora.py tests/test_cli.py tests/test_colab.py tests/test_serve.py tests/test_plots.py
 
 .PHONY: demo test bench bench-gpu lab notebooks clean
 
@@ -20,8 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run every notebook (01→05) on the tiny model, print before/after numbers
+demo: $(STAMP)  ## both demos on the tiny model: fictional facts (01→05) and a cat's way of speaking (01→04)
 	$(PY) -m helpers.notebooks run outputs
+	TUTORIAL_CSV_PATH=../datasets/sample_style_cat.csv $(PY) -m helpers.notebooks run outputs/style --upto 04
 
 $(COLAB_STAMP): $(STAMP) colab/pip-freeze.gpu.txt helpers/colab.py
 	rm -rf $(COLAB_VENV)

@@ -4,6 +4,7 @@ stamped with the run they came from.
     出力フォルダ/                      written by → read by
       baseline_answers.csv           01 → 04   the base model's answers to the control questions
       prepared/{train,validation}.jsonl  02 → 03, 04
+      prepared/settings.json         02 → 03   the MODEL and MAX_LENGTH 02 checked the data with (03's defaults)
       checkpoints/<run>/             03        checkpoint-N/ (to resume), epochs/epoch-NNN/ (→ 04), tutorial_run.json
       adapter/                       03 → 04   the adapter with the lowest validation loss, tutorial_run.json inside
       train_settings.json            03 → python -m helpers.train   the form values of the last finished run
@@ -33,6 +34,7 @@ from .errors import TutorialError, japanese_errors
 BASELINE = "baseline_answers.csv"
 PREPARED = "prepared"
 PREPARED_FILES = ("train.jsonl", "validation.jsonl")
+PREPARED_SETTINGS = "settings.json"
 CHECKPOINTS = "checkpoints"
 EPOCHS = "epochs"
 ADAPTER = "adapter"

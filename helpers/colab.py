@@ -1,6 +1,7 @@
 """Colab as it is: the setup cell's work there, and Colab's package list as a test environment.
 
-In Colab the setup cell installs only the requirements Colab lacks (today: bitsandbytes) and
+In Colab the setup cell installs only the requirements Colab lacks (today: bitsandbytes and the
+Japanese font for plots, matplotlib-fontja) and
 changes nothing Colab already has. The tests check that against Google's published list
 (`colab/pip-freeze.gpu.txt`) and run the notebooks under those versions:
 

@@ -15,18 +15,21 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
-from datasets import Dataset, DatasetDict, Features, Value, load_dataset
+from datasets import Dataset, DatasetDict, Features, Value, disable_progress_bars, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
 from .errors import TutorialError
+from .models import CHOICES
 from .prompts import row_messages
 
 # 02's default form values, used when a later notebook prepares the data itself (tests keep them equal)
 DEFAULT_DATA = REPO_ROOT / "datasets" / "sample_fictional_facts.csv"
 DEFAULT_VALIDATION_RATIO, DEFAULT_SEED = 0.2, 42
+DEFAULT_SETTINGS = {"MODEL": CHOICES[0], "MAX_LENGTH": 256}  # 02's MODEL and MAX_LENGTH
 FILE_TYPES = {".json", ".jsonl", ".csv", ".parquet"}  # else: a Hub ID
+disable_progress_bars()  # datasets' "Map" / "Generating train split" bars: instant at these sizes, and only jargon
 
 
 def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
@@ -293,6 +296,11 @@ def continuations(texts: list[str], prompt_chars: int = 12, expected_chars: int 
     return [t[:prompt_chars] for t in texts], [t[prompt_chars:prompt_chars + expected_chars] for t in texts]
 
 
+def first(rows: Dataset, limit: int) -> Dataset:
+    """The first `limit` rows (all when fewer): what 04 evaluates, so its time is bounded."""
+    return rows.select(range(min(limit, len(rows))))
+
+
 def is_text(splits: DatasetDict) -> bool:
     """True when notebook 02 prepared plain text (continued pre-training) rather than Q/A pairs."""
     return "text" in splits["train"].column_names
@@ -321,13 +329,24 @@ def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetD
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
 
-def save_prepared(splits: DatasetDict, out: Path) -> Path:
-    """`prepared/train.jsonl` and `validation.jsonl`, each written whole (see `artefacts`)."""
+def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) -> Path:
+    """`prepared/train.jsonl` and `validation.jsonl`, each written whole (see `artefacts`), and the
+    MODEL and MAX_LENGTH they were checked with, which 03 then takes as its defaults."""
     folder = Path(out) / artefacts.PREPARED
     for name, part in splits.items():
         with artefacts.writing(folder / f"{name}.jsonl") as partial:
             part.to_json(partial, force_ascii=False)
+    artefacts.save(folder / artefacts.PREPARED_SETTINGS, settings or DEFAULT_SETTINGS)
     return folder
+
+
+def recorded_settings(out: Path) -> dict:
+    """The MODEL and MAX_LENGTH 02 recorded (02's defaults when 02 wrote none)."""
+    path = Path(out) / artefacts.PREPARED / artefacts.PREPARED_SETTINGS
+    try:
+        return DEFAULT_SETTINGS | json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict(DEFAULT_SETTINGS)
 
 
 def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:

@@ -7,6 +7,8 @@ import unicodedata
 
 import pandas as pd
 
+from .scores import LABELS
+
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _MINUS = re.compile(r"(?:マイナス|[\u2212\u2012\u2013\u2014\u30fc])(?=\d)")  # minus signs people type
 
@@ -59,7 +61,8 @@ def colour_errors(table: pd.DataFrame, tolerance: float = 0.0):
                 "background-color: #ffe9b3" if value <= near else "background-color: #fbd5d5")
     error_columns = [c for c in table.columns if c.endswith("_error")]
     return table.style.apply(lambda row: [colour(row[c], row["truth"]) if c in error_columns else ""
-                                          for c in row.index], axis=1)
+                                          for c in row.index], axis=1).relabel_index(
+        [LABELS.get(c, c) for c in table.columns], axis=1).format("{:.6g}", subset=table.select_dtypes("number").columns)
 
 
 def digits_label(a: float, b: float) -> str:

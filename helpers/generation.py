@@ -7,6 +7,7 @@ assistant turn ends whatever the model's generation_config says.
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from .evaluate import parse_number
 from .prompts import (IGNORE_INDEX, answer_text, as_messages, encode, ensure_pad_token, prompt_ids, stop_ids,
@@ -15,15 +16,16 @@ from .prompts import (IGNORE_INDEX, answer_text, as_messages, encode, ensure_pad
 
 @torch.no_grad()
 def answer(model, tokenizer, prompts: list, max_new_tokens: int = 64, batch_size: int = 8,
-           chat: bool = True, **generate_kwargs) -> list[str]:
+           chat: bool = True, progress: str = "", **generate_kwargs) -> list[str]:
     """Greedy answers (unless sampling options are given), left-padded in batches, cut at the turn end.
 
     `chat=False` continues each text as it is, without the chat template (text mode).
+    `progress`: a label for a progress bar over the batches (none when empty).
     """
     ensure_pad_token(tokenizer)
     model.eval()
     answers = []
-    for start in range(0, len(prompts), batch_size):
+    for start in tqdm(range(0, len(prompts), batch_size), desc=progress, unit="バッチ", disable=not progress):
         encoded = [prompt_ids(tokenizer, p) if chat else encode(tokenizer, p) for p in prompts[start:start + batch_size]]
         width = max(map(len, encoded))
         pad = tokenizer.pad_token_id  # left padding: every prompt ends where generation starts
@@ -66,7 +68,8 @@ def answer_perplexity(model, tokenizer, prompts: list, answers: list[str]) -> fl
 
 
 @torch.no_grad()
-def weighted_number(model, tokenizer, prompts: list, k: int = 3, max_new_tokens: int = 16) -> list[float | None]:
+def weighted_number(model, tokenizer, prompts: list, k: int = 3, max_new_tokens: int = 16,
+                    progress: str = "") -> list[float | None]:
     """Probability-weighted value of the k most likely answers (beam search), per prompt.
 
     Numbers are several tokens long here, so instead of the first token's top-k the k best whole
@@ -77,7 +80,7 @@ def weighted_number(model, tokenizer, prompts: list, k: int = 3, max_new_tokens:
     ensure_pad_token(tokenizer)
     model.eval()
     values = []
-    for prompt in prompts:
+    for prompt in tqdm(prompts, desc=progress, unit="問", disable=not progress):
         ids = torch.tensor([prompt_ids(tokenizer, prompt)], device=model.device)
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                              num_beams=k, num_return_sequences=k, do_sample=False, length_penalty=0.0,

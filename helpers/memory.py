@@ -55,8 +55,13 @@ def estimate(s: Shape, *, lora_r: int, batch_size: int, max_length: int, four_bi
     }
 
 
+PARTS = {"weights": "重み", "adapter": "LoRA アダプター", "gradients": "勾配", "optimizer": "オプティマイザーの状態",
+         "activations": "途中の計算結果 (活性化)", "logits": "出力 (logits)", "cuda_context": "CUDA の作業領域"}
+
+
 def table(parts: dict) -> pd.DataFrame:
-    frame = pd.DataFrame({"GiB": {k: v / GiB for k, v in parts.items()}}).round(2)
+    """The estimate as a table in GiB, with Japanese names and the total."""
+    frame = pd.DataFrame({"GiB": {PARTS.get(k, k): v / GiB for k, v in parts.items()}}).round(2)
     frame.loc["合計"] = frame["GiB"].sum().round(2)
     return frame
 

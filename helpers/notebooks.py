@@ -67,7 +67,7 @@ def run(out: Path, only: str = "", upto: str = "") -> None:
     import pandas as pd
     from nbclient import NotebookClient
 
-    from .scores import headline
+    from .scores import headline, style_ending, style_scores
 
     out = Path(out)
     kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(out.resolve())}
@@ -82,8 +82,14 @@ def run(out: Path, only: str = "", upto: str = "") -> None:
             nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
     if not (out / COMPARISON).exists():
         return
+    table = pd.read_csv(out / COMPARISON, keep_default_na=False)
     print(f"\n学習前と学習後の比較 ({out / COMPARISON}):")
-    print(headline(pd.read_csv(out / COMPARISON, keep_default_na=False)))
+    print(headline(table))
+    ending = style_ending(list(table[table["split"] == "train"]["expected"]))
+    style = style_scores(table, ending).loc["heldout"] if ending and "heldout" in set(table["split"]) else None
+    if style is not None and style["style_before"] < 0.5:  # a style the model did not have before
+        print(f"口調「{ending}」の答え (学習に使わなかった質問): {style['style_before']:.0%} → {style['style_after']:.0%}、"
+              f"中身が正しい答え: {style['content_before']:.0%} → {style['content_after']:.0%}")
 
 
 def main(argv: list[str]) -> None:
@@ -91,13 +97,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("command", choices=["sync", "run"])
     parser.add_argument("out", nargs="?", type=Path, default=REPO_ROOT / "outputs", help="run: 出力フォルダ")
     parser.add_argument("--only", default="", help="run: この番号 (01〜05) のノートブックだけ")
+    parser.add_argument("--upto", default="", help="run: この番号までのノートブック (例: 04)")
     args = parser.parse_args(argv)
     if args.command == "sync":
         sync()
     elif args.only and not any(s.stem.startswith(args.only) for s in sources()):
         parser.error(f"--only {args.only}: そのノートブックはありません ({', '.join(s.stem[:2] for s in sources())} のどれか)")
     else:
-        run(args.out, only=args.only)
+        run(args.out, only=args.only, upto=args.upto)
 
 
 if __name__ == "__main__":

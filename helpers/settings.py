@@ -11,9 +11,11 @@ from types import SimpleNamespace
 from .errors import TutorialError
 
 PREFIX = "TUTORIAL_"
+FROM_02 = "02 と同じ"  # 03's MODEL and MAX_LENGTH: take what 02 recorded
+TYPED_CHOICES = {"MAX_LENGTH"}  # numbers offered as a dropdown in some notebook: Colab gives them as text
 # Every numeric form field: lowest and highest allowed value (integers when both are), and the usual choice.
 RANGES = {
-    "EPOCHS": (1, 1000, "ふつうは 3〜20"),
+    "EPOCHS": (0, 1000, "0 ならデータの行数から自動。ふつうは 2〜20"),
     "LEARNING_RATE": (1e-6, 1e-2, "LoRA では 1e-4〜3e-4 がふつう"),
     "BATCH_SIZE": (1, 512, "T4 では 1〜8"),
     "GRAD_ACCUM": (1, 512, "ふつうは 1〜8"),
@@ -52,7 +54,7 @@ def _cast(name: str, text: str, like):
 
 def problem(name: str, value) -> str | None:
     """What is wrong with a numeric form value, in Japanese (None when it is fine or not numeric)."""
-    if name not in RANGES:
+    if name not in RANGES or value == FROM_02:
         return None
     low, high, usual = RANGES[name]
     whole = isinstance(low, int) and isinstance(high, int)
@@ -78,8 +80,26 @@ def collect(**values) -> SimpleNamespace:
                                                                    f"{name} = {values[name]!r} は数ではありません。"))
                 continue
             print(f"{name} = {values[name]!r}  (環境変数 {PREFIX}{name} による上書き)")
+        elif name in TYPED_CHOICES and isinstance(values[name], str) and values[name] != FROM_02:
+            try:  # a dropdown that takes typed input gives text: "512"
+                values[name] = _cast(name, values[name], values[name])
+            except ValueError:
+                pass  # reported below as not a number
         problems.append(problem(name, values[name]))
     problems = [p for p in problems if p]
     if problems:
         raise TutorialError("フォームの値を直してから、このセルをもう一度実行してください:\n" + "\n".join(f"- {p}" for p in problems))
     return SimpleNamespace(**values)
+
+
+def inherit(settings: SimpleNamespace, recorded: dict, notebook: str = "02") -> SimpleNamespace:
+    """Fill each field left as FROM_02 with what `notebook` recorded, and say where every value came
+    from when it is not the recorded one (a form value that overrides it)."""
+    for name, value in recorded.items():
+        current = getattr(settings, name)
+        if current == FROM_02:
+            setattr(settings, name, value)
+            print(f"{name} = {value!r}  ({notebook} で決めた値)")
+        elif current != value:
+            print(f"{name}: {notebook} では {value!r} でしたが、このノートブックの {current!r} を使います。")
+    return settings

@@ -14,20 +14,22 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/01_inference_before_tuning.ipynb)
 #
 # **このノートブックでやること**
-# 1. 実行環境 (Colab かローカルか、GPU、使う精度) を確かめる
+# 1. 実行環境 (Colab かローカルか、GPU) を確かめる
 # 2. 文章が **トークン** (モデルが扱う言葉の小さな単位) と **ID** (トークンの番号) になる様子を見る
 # 3. モデルを読み込み、決まった日本語の質問に答えさせる
 # 4. その答えを「チューニング前の答え (ベースライン)」として保存する (04 で学習後と比べます)
 #
-# **かかる時間**: Colab の T4 GPU で約 5 分 (モデルのダウンロードを含む)。小さな練習用モデルなら CPU で 1 分以内。
+# **かかる時間**: Colab の T4 GPU で約 5 分 (モデルのダウンロードを含む)。小さな練習用モデルなら CPU で数分。
+#
+# **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
 #
 # 上から順に「実行」してください。Colab ではバッジから開くと **T4 GPU** のランタイムが選ばれています (GPU がないと表示されたら、メニューの「ランタイム → ランタイムのタイプを変更」で T4 GPU を選びます)。
 # Colab では、ノートブックごとに別のランタイムになります。結果は Google Drive を通って次のノートブックに届くので、セットアップの `USE_GOOGLE_DRIVE` はオンのままにしてください。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -45,7 +47,7 @@ if "google.colab" in sys.modules:
 import helpers
 
 # %% [markdown]
-# ## 1. 実行環境のチェック
+# ## 1. 実行環境のチェック (説明は読み飛ばして OK)
 # GPU の種類と **compute capability** (GPU の世代を表す番号) から、計算に使う精度を決めます。
 # T4 (7.5) は bf16 が使えないので fp16、8.0 以上 (A100 など) は bf16、GPU がなければ CPU の fp32 です。
 
@@ -59,13 +61,15 @@ pd.Series(env.describe() | {"出力フォルダ": str(out)}, name="値").to_fram
 
 # %% [markdown]
 # ## 2. モデルを選ぶ
-# 既定は無料の T4 でも学習できる日本語の指示応答モデル `llm-jp/llm-jp-3.1-1.8b-instruct4` です。
+# 既定は無料の T4 でも学習できる日本語の **指示応答モデル** (instruction-tuned: 質問に答えるように調整済みのモデル) `llm-jp/llm-jp-3.1-1.8b-instruct4` です。
+# 答え方をすでに身につけたモデルから始めるので、数十〜数千行の少ないデータでも、答えの中身や口調を変えられます。
 # 一覧にないモデルも、Hugging Face の ID (例: `Qwen/Qwen2.5-0.5B-Instruct`) を入力すれば使えます。
-# `tiny` はこのリポジトリの文章だけで作る、ネット不要の小さな練習用モデルです (CI でも使います)。
+# `tiny` はこのリポジトリの文章だけで作る、ネット不要の小さな練習用モデルです (動作確認用。答えの質は本物のモデルに及びません)。
 
 # %%
 # @title モデルの設定
 MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+# @markdown **MAX_NEW_TOKENS**: 答えの長さの上限 (トークン数)。ふつうは 32〜256。小さいと答えが途中で切れ、大きいと長い答えを待つ時間が増えます。
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
 # @markdown トークンに分けてみる文:
 SENTENCE = "富士山は日本でいちばん高い山です。"  # @param {type:"string"}
@@ -95,11 +99,11 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 # %% [markdown]
 # ## 4. モデルを読み込む
 # `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
-# `dtype` は 1 で決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構 (T4 でも動きます)。
+# (細部は読み飛ばして OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。)
 #
 # 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
 # `The secret HF_TOKEN does not exist in your Colab secrets` が出ることがありますが、公開モデルの読み込みには不要なので、気にせず進めて大丈夫です
-# (トークンが要るのは、05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
+# (この HF_TOKEN は Hugging Face の **アクセストークン** (合言葉のようなもの。文章のトークンとは別物) で、要るのは 05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
 
 # %%
 import torch
@@ -115,8 +119,9 @@ print(f"{cfg.MODEL}: パラメータ数 {model.num_parameters() / 1e6:,.1f}M, �
 # 指示応答モデルは、学習したときと同じ書式 (**チャットテンプレート**) で質問を渡すとよく答えます。
 # 書式はモデルごとに違うので、トークナイザーに入っているテンプレートを使います (ない場合は `ユーザー: …` / `システム:` の形)。
 # 会話は `{"role": "user", "content": "質問"}` のような発言の並び (messages) で渡します。
-# `generate` はプロンプトの続きを 1 トークンずつ予測して答えを作ります。`do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
-# `eos_token_id` には **答えの終わりの印** を渡します。EOS (end of sequence) と、テンプレートがターンの終わりに書くトークン
+# テンプレートで書いた質問を **プロンプト** (モデルへの入力) と呼びます。`generate` はプロンプトの続きを 1 トークンずつ予測して答えを作ります。
+# (読み飛ばして OK) `do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
+# (ここから読み飛ばして OK) `eos_token_id` には **答えの終わりの印** を渡します。EOS (end of sequence) と、テンプレートがターンの終わりに書くトークン
 # (`<|im_end|>`、`<end_of_turn>` など。EOS と違うモデルもあります) です。これを出したところで生成が止まります。
 
 # %%
@@ -140,7 +145,7 @@ print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_speci
 # 04 は、ここでの答えと 04 での学習前の答えが同じかも確かめます (この 01 を飛ばしても 04 は動きます)。
 
 # %%
-from helpers import artefacts, data, generation
+from helpers import artefacts, data, generation, scores
 
 questions = data.load_csv("../datasets/baseline_questions.csv")
 baseline = pd.DataFrame({
@@ -150,7 +155,7 @@ baseline = pd.DataFrame({
     "model": cfg.MODEL,
 })
 artefacts.save(out / artefacts.BASELINE, baseline, index=False)
-baseline
+scores.japanese(baseline)
 
 # %% [markdown]
 # ## まとめと次のステップ

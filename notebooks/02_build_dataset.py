@@ -26,14 +26,16 @@
 #
 # **かかる時間**: 1〜2 分。
 #
+# **最短コース**: 既定のまま (サンプルの CSV)、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
+#
 # 既定のデータは `datasets/sample_fictional_facts.csv`: 架空の国・村・山についての **架空の事実** です。
 # モデルが元々知らない事実なので、学習で覚えたかどうかがはっきり分かります。
 # 1 つの事実につき言い回しの違う質問が 5 つあり、一部を検証用に取っておくことで「言い換えた質問にも答えられるか」を確かめます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -52,15 +54,19 @@ import helpers
 
 # %% [markdown]
 # ## 1. データの用意のしかたを選ぶ
-# `SOURCE` で選んだ方法のセルだけが働きます (ほかのセルは実行しても何もしません)。
+# `SOURCE` で選んだ方法のセルだけが働きます (ほかのセルは実行しても何もしません)。最短コースは `csv` のままで、2B〜2E は読み飛ばして OK です。
+# 口調を覚えさせる例を試すなら、2A の `CSV_PATH` を `../datasets/sample_style_cat.csv` (答えが猫の口調「〜だにゃ。」の 50 行) にします。
 
 # %%
 # @title データ源と共通の設定
 SOURCE = "csv"  # @param ["csv", "hub", "conversations", "text", "arithmetic"]
+# @markdown **VALIDATION_RATIO**: 学習に使わず、覚えたかの確認に取っておく行の割合。ふつうは 0.1〜0.2。大きいと確認は確かになり、学習に使える行は減ります。
 VALIDATION_RATIO = 0.2  # @param {type:"slider", min:0.05, max:0.5, step:0.05}
+# @markdown **SEED**: 乱数の種 (分け方や初期値が決まります)。どの値でも、同じ値なら同じ結果。
 SEED = 42  # @param {type:"integer"}
-# @markdown トークン数を数えるモデル (03 で学習するモデルと同じにします):
+# @markdown 03 で学習するモデル (03 は「02 と同じ」でこれを使います。01 でモデルを変えたなら、ここも同じものを選びます):
 MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+# @markdown **MAX_LENGTH**: 1 行 (質問 + 答え) のトークン数の上限。ふつうは 128〜1024。大きいと長い行も切れずに学習できますが、メモリと時間が増えます。
 MAX_LENGTH = 256  # @param {type:"integer"}
 
 import pandas as pd
@@ -80,6 +86,7 @@ dataset = splits = None
 #
 # 読み込む前に、よくある壊れ方をすべて調べます: 答えが次の行に分かれている、空のセル、空白だけのセル、
 # 見出しのつづり違い、同じ行の重複、コンマを含む答えを `""` で囲み忘れた行。行番号は表計算ソフトで見える番号です。
+# (ここから読み飛ばして OK)
 # - `LENIENT` がオフ (strict): 問題が 1 つでもあれば、すべての問題を表示して止まります。
 # - `LENIENT` がオン: 問題のない行だけを使い、除いた行とその理由を表で表示します。
 #
@@ -95,7 +102,7 @@ if cfg.SOURCE == "csv":
     dataset = data.load_csv(csv_cfg.CSV_PATH, lenient=csv_cfg.LENIENT)
 
 # %% [markdown]
-# 壊れた CSV の例 (`datasets/broken_example.csv`) を調べると、こう表示されます:
+# これは例です (あなたのデータではありません)。壊れた CSV の例 (`datasets/broken_example.csv`) を調べると、こう表示されます:
 
 # %%
 from helpers import csvfile
@@ -105,7 +112,7 @@ print(report.describe().splitlines()[0])
 report.table()
 
 # %% [markdown]
-# ## 2B. Hugging Face Hub のデータセット (`SOURCE = "hub"`)
+# ## 2B. Hugging Face Hub のデータセット (`SOURCE = "hub"`。csv なら読み飛ばして OK)
 # データセットの ID と、どの列が質問 (instruction)・補足 (input)・答え (output) かを指定します。
 # `DROP_IF` に「列名 == 値」と書くと、その行を除きます (例: `kunishou/hh-rlhf-49k-ja` の `ng_translation == 1`)。
 # 大きなデータセットは `ROW_LIMIT` 行だけを `SEED` で選びます (同じ SEED なら同じ行)。ローカルの `.jsonl` / `.csv` / `.parquet` のパスも使えます。
@@ -118,6 +125,7 @@ INSTRUCTION_COLUMN = "instruction"  # @param {type:"string"}
 INPUT_COLUMN = "input"  # @param {type:"string"}
 OUTPUT_COLUMN = "output"  # @param {type:"string"}
 DROP_IF = ""  # @param {type:"string"}
+# @markdown **ROW_LIMIT**: 使う行数 (無作為に選びます)。0 ならすべての行。多いほど学習に時間がかかります。
 ROW_LIMIT = 1000  # @param {type:"integer"}
 
 hub_cfg = settings.collect(DATASET_ID=DATASET_ID, HUB_SPLIT=HUB_SPLIT, INSTRUCTION_COLUMN=INSTRUCTION_COLUMN,
@@ -129,7 +137,7 @@ if cfg.SOURCE == "hub":
                             limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED)
 
 # %% [markdown]
-# ## 2C. 会話のデータ (`SOURCE = "conversations"`)
+# ## 2C. 会話のデータ (`SOURCE = "conversations"`。csv なら読み飛ばして OK)
 # Hub にある新しい指示データの多くは、1 問 1 答ではなく **会話** (発言の並び) の形です。よくある形式は 2 つです。
 # - **messages** (OpenAI 形式): `{"messages": [{"role": "system", "content": "…"}, {"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}, …]}`
 # - **sharegpt**: `{"conversations": [{"from": "human", "value": "…"}, {"from": "gpt", "value": "…"}, …]}`
@@ -165,7 +173,7 @@ if cfg.SOURCE == "conversations":
         system=chat_cfg.SYSTEM_ROLE)
 
 # %% [markdown]
-# ## 2D. ただの文章 (`SOURCE = "text"`)
+# ## 2D. ただの文章 (`SOURCE = "text"`。csv なら読み飛ばして OK)
 # 質問と答えではなく、文章そのものを学ばせる方法です (**継続事前学習**)。空行で区切った段落ごとに 1 行になり、
 # 03 では `MAX_LENGTH` トークンずつのブロックに区切って、すべてのトークンを学習します (プロンプトのマスクはありません)。
 # 04 では、検証用の段落の **perplexity** (モデルがその文章をどれだけ「意外」と感じるか。低いほど慣れている) と、文章の続きの書き方を比べます。
@@ -179,7 +187,7 @@ if cfg.SOURCE == "text":
     dataset = data.load_text(text_cfg.TEXT_PATH)
 
 # %% [markdown]
-# ## 2E. 計算問題を作る (`SOURCE = "arithmetic"`)
+# ## 2E. 計算問題を作る (`SOURCE = "arithmetic"`。csv なら読み飛ばして OK)
 # 演算、各数の桁数 (`1`、`2`、混ぜるなら `1-2`)、負の数、小数、割り算の扱い、問題の書き方を選びます。
 # 学習用と検証用の問題は重なりません。作った問題は出力フォルダに `arithmetic_train.csv` / `arithmetic_test.csv` (instruction,output) として保存します。
 
@@ -189,11 +197,15 @@ OPERATIONS = "+-×÷"  # @param {type:"string"}
 A_DIGITS = "1-2"  # @param ["1", "2", "1-2", "3"] {allow-input: true}
 B_DIGITS = "1-2"  # @param ["1", "2", "1-2", "3"] {allow-input: true}
 NEGATIVES = False  # @param {type:"boolean"}
+# @markdown **DECIMAL_PLACES**: 問題の数の小数の桁数。0 なら整数。
 DECIMAL_PLACES = 0  # @param {type:"integer"}
 DIVISION = "exact"  # @param ["exact", "round"]
+# @markdown **ROUND_PLACES**: 割り算の答えを丸める桁。ふつうは 1〜2。
 ROUND_PLACES = 2  # @param {type:"integer"}
 QUESTION_STYLE = "symbolic"  # @param ["symbolic", "japanese"]
+# @markdown **TRAIN_SIZE**: 学習用の問題の数。ふつうは 1000〜5000。多いほど学習に時間がかかります。
 TRAIN_SIZE = 1000  # @param {type:"integer"}
+# @markdown **TEST_SIZE**: 確認用の問題の数。ふつうは 100〜500。多いほど採点に時間がかかります。
 TEST_SIZE = 200  # @param {type:"integer"}
 
 from datasets import Dataset, DatasetDict
@@ -226,7 +238,7 @@ if "messages" in dataset.column_names:  # 会話は 1 件目を発言ごとに�
 dataset.to_pandas().head(8)
 
 # %% [markdown]
-# ## 4. 1 行は何トークン？
+# ## 4. 1 行は何トークン？ (説明は読み飛ばして OK)
 # 学習では 1 行 (質問と答え、または会話全体) をチャットテンプレートで書き、まとめてトークン列にします。答えのあとには「答えの終わりの印」が付きます。
 # **EOS** (end of sequence) やテンプレートのターン終わりのトークンが、その印です。これを学ばないとモデルは答えを止められません。
 # `MAX_LENGTH` を超える行は後ろが切れてしまうので、ここで数を確かめます (text では長い段落はブロックに分けるので切れません)。
@@ -234,7 +246,7 @@ dataset.to_pandas().head(8)
 # %%
 from transformers import AutoTokenizer
 
-from helpers import models, plots, prompts
+from helpers import models, plots, prompts, scores
 from helpers.errors import japanese_errors
 
 with japanese_errors(cfg.MODEL):
@@ -243,7 +255,7 @@ lengths = prompts.lengths(dataset, tokenizer)
 too_long = sum(length > cfg.MAX_LENGTH for length in lengths)
 print(f"MAX_LENGTH={cfg.MAX_LENGTH} を超える行: {too_long} / {len(lengths)}")
 plots.length_histogram(lengths, cfg.MAX_LENGTH)
-pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T
+scores.japanese(pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T)
 
 # %% [markdown]
 # ## 5. 学習用と検証用に分けて保存
@@ -253,7 +265,7 @@ pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T
 # %%
 if splits is None:
     splits = data.split(dataset, cfg.VALIDATION_RATIO, seed=cfg.SEED)
-folder = data.save_prepared(splits, out)
+folder = data.save_prepared(splits, out, {"MODEL": cfg.MODEL, "MAX_LENGTH": cfg.MAX_LENGTH})  # 03 はこの 2 つを既定値にします
 print(f"保存しました: {folder}  (train {len(splits['train'])} 行 / validation {len(splits['validation'])} 行)")
 splits["validation"].to_pandas().head(10)
 

@@ -14,20 +14,24 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/03_lora_finetune.ipynb)
 #
 # **このノートブックでやること**
-# 1. 学習の前に「GPU のメモリに収まるか」を見積もる
-# 2. 02 で作ったデータを、答えの部分だけを学習する形 (ラベルのマスク) に、1 ステップずつ変換してみる
-# 3. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) を設定する。メモリが足りなければ **QLoRA** (元の重みを 4 ビットに圧縮して読み込む LoRA)
-# 4. `Trainer` で学習し、学習用と検証用の損失 (loss) をグラフで見る。途中で Colab が切れても、もう一度実行すれば続きから再開します
-# 5. 検証用の損失がいちばん低かったエポックのアダプター (LoRA の重み、数 MB〜数十 MB) を出力フォルダに保存する
+# 1. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) で、02 のデータを学習する
+# 2. 学習用と検証用の **損失** (loss: 答えをどれだけ外したか。小さいほど良い) をグラフで見る。途中で Colab が切れても、もう一度実行すれば続きから再開します
+# 3. 検証用の損失がいちばん低かったエポックの **アダプター** (LoRA の重み、数 MB〜数十 MB) を出力フォルダに保存する
 #
-# **かかる時間**: Colab の T4 で、既定の設定とサンプルデータなら 5 分ほど。練習用モデルなら CPU で 1 分ほど。
+# 読み飛ばして OK な節では、GPU のメモリの見積もり、答えの部分だけを学習するしくみ (ラベルのマスク)、QLoRA (元の重みを 4 ビットに圧縮して読み込む LoRA) も説明します。
+#
+# **かかる時間**: Colab の T4 で 5 分ほどの見込みです (既定のモデル llm-jp-3.1-1.8b、サンプルの 40 行のうち学習用 32 行、自動で 20 エポック = 重みの更新 160 回。
+# T4 では測っていない見込みです)。実際の時間は、学習の最初の数回の更新から見積もって表示します。練習用モデルなら CPU で数分。
+#
+# **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
+
 #
 # 先に **02_build_dataset** を実行しておいてください (Colab では Drive をオンにして。02 のデータが Drive を通ってここに届きます)。02 の出力がなければ、02 の既定のサンプルデータ (架空の事実 40 行) を用意して進みます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -46,28 +50,46 @@ import helpers
 
 # %% [markdown]
 # ## 1. 学習の設定
-# よく変える値をフォームにしてあります。迷ったら、まず **エポック数** (データを何周学習するか) を増やしてみてください。
-# - 学習率 (learning rate): 1 回の更新でどれだけ重みを動かすか。大きすぎると壊れ、小さすぎると覚えません。
-# - バッチサイズ × 勾配累積 (gradient accumulation) = 1 回の更新で使う行数。メモリが足りないときはバッチサイズを下げて累積を増やします。
-# - LoRA の r (ランク) と alpha: 追加する行列の大きさと効き具合。dropout は過学習を抑えます。
-# - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。メモリが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
-# - `GRADIENT_CHECKPOINTING`: 途中の計算結果を捨てて必要なときに計算し直し、メモリを節約します (2〜3 割遅くなります)。
-# - `RESUME`: 同じ設定・同じデータのチェックポイントがあれば、そこから続けます。設定やデータを変えると新しい学習として最初から始め、前の学習のチェックポイントも消さずに残します。
+# **最初は既定のまま実行してください。** 学習は、データを何周もしながら、答えを当てられるようにモデルの重みを少しずつ直していく作業です。
+# - **EPOCHS** (エポック数): データを何周するか。0 (既定) なら、データの行数から自動で決めます。
+# - **LEARNING_RATE** (学習率): 1 回の更新で重みをどれだけ動かすか。
+#
+# 答えを覚えきれていなければ、あとでこのどちらかを少し上げて、もう一度実行します。
 
 # %%
-# @title 学習の設定
-MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
-EPOCHS = 20  # @param {type:"integer"}
+# @title 学習の設定 (基本)
+# @markdown `MODEL` と `MAX_LENGTH` は、02 で決めたものを使います (「02 と同じ」)。ここで選ぶと、そちらが優先されます。
+MODEL = "02 と同じ"  # @param ["02 と同じ", "llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+# @markdown **EPOCHS**: データを何周学習するか。0 ならデータの行数から自動。ふつうは 2〜20。増やすとよく覚え、増やしすぎると丸暗記 (過学習) します。
+EPOCHS = 0  # @param {type:"integer"}
+# @markdown **LEARNING_RATE**: 1 回の更新で重みを動かす大きさ。LoRA では 1e-4〜3e-4 がふつう。大きいと速く覚えますが壊れやすく、小さすぎると覚えません。
 LEARNING_RATE = 2e-4  # @param {type:"number"}
+
+# %% [markdown]
+# ### 詳細設定 (読み飛ばして OK)
+# 既定のままで学習できます。メモリが足りないと言われたときや、慣れてきたら触ります。フォームの各項目の上に、何をするものか、ふつうの範囲、動かすとどうなるかを書いてあります。
+# - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。メモリが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
+# - `GRADIENT_CHECKPOINTING`: 途中の計算結果を捨てて必要なときに計算し直し、メモリを節約します (2〜3 割遅くなります)。
+# - `RESUME`: 同じ設定・同じデータのチェックポイント (学習の途中経過) があれば、そこから続けます。設定やデータを変えると新しい学習として最初から始め、前の学習のチェックポイントも消さずに残します。
+
+# %%
+# @title 詳細設定 (読み飛ばして OK。既定のままで学習できます)
+# @markdown **BATCH_SIZE**: 1 度に計算する行数。T4 では 1〜8。大きいと速くなりますが、メモリを多く使います。
 BATCH_SIZE = 4  # @param {type:"integer"}
+# @markdown **GRAD_ACCUM**: 何バッチ分をまとめて 1 回の更新にするか。ふつうは 1〜8。メモリが足りずにバッチを小さくしたら、その分これを増やします。
 GRAD_ACCUM = 1  # @param {type:"integer"}
+# @markdown **LORA_R**: LoRA で足す行列の大きさ (ランク)。ふつうは 4〜64。大きいと多くを覚えられますが、メモリとファイルが増えます。
 LORA_R = 8  # @param {type:"integer"}
+# @markdown **LORA_ALPHA**: LoRA の効き具合。ふつうは r の 1〜2 倍。大きいと学習の効きが強くなります。
 LORA_ALPHA = 16  # @param {type:"integer"}
+# @markdown **LORA_DROPOUT**: 学習中に一部を無視して丸暗記を防ぐ割合。ふつうは 0〜0.1。大きいと丸暗記しにくく、覚えるのは遅くなります。
 LORA_DROPOUT = 0.05  # @param {type:"slider", min:0, max:0.5, step:0.05}
-MAX_LENGTH = 256  # @param {type:"integer"}
+# @markdown **MAX_LENGTH**: 1 行のトークン数の上限 (「02 と同じ」なら 02 で決めた値)。ふつうは 128〜1024。大きいと長い行も切れずに学習できますが、メモリと時間が増えます。
+MAX_LENGTH = "02 と同じ"  # @param ["02 と同じ", "128", "256", "512", "1024"] {allow-input: true}
 USE_4BIT = False  # @param {type:"boolean"}
 GRADIENT_CHECKPOINTING = False  # @param {type:"boolean"}
 RESUME = True  # @param {type:"boolean"}
+# @markdown **SEED**: 乱数の種 (分け方や初期値が決まります)。どの値でも、同じ値なら同じ結果。
 SEED = 42  # @param {type:"integer"}
 
 import pandas as pd
@@ -78,14 +100,15 @@ cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, 
                        GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA, LORA_DROPOUT=LORA_DROPOUT,
                        MAX_LENGTH=MAX_LENGTH, USE_4BIT=USE_4BIT, GRADIENT_CHECKPOINTING=GRADIENT_CHECKPOINTING,
                        RESUME=RESUME, SEED=SEED)
-precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、ここで止まって T4 の選び方を表示
-print(precision.reason)
 out = env.output_dir()
 env.check_drive(out, "学習")  # Colab: 結果が Drive に残らないなら、学習の前に止まる
 splits = data.load_prepared(out, prepare_default=True)  # 02 の出力がなければ、02 の既定のサンプルデータで
+cfg = settings.inherit(cfg, data.recorded_settings(out))  # 「02 と同じ」を 02 で決めた値に
+precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、ここで止まって T4 の選び方を表示
+print(precision.reason)
 
 # %% [markdown]
-# ## 2. メモリは足りる？
+# ## 2. メモリは足りる？ (読み飛ばして OK)
 # モデルの設定ファイル (config) だけから、学習に必要な GPU メモリを見積もります:
 # 重み + LoRA アダプター + その勾配 + オプティマイザーの状態 + 活性化 (途中の計算結果) + 出力 (logits)。
 # 足りないときは、何を変えればよいかを順に表示します。見積もりなので ±2 割ほどずれます。
@@ -112,7 +135,7 @@ memory.table(needed).T
 
 # %% [markdown]
 # ## 3. モデルとトークナイザーを読み込む
-# 01 と同じ読み込み方です。`USE_4BIT` のときは `BitsAndBytesConfig` で 4 ビット (NF4, double quantization) にし、
+# 01 と同じ読み込み方です。(ここから読み飛ばして OK) `USE_4BIT` のときは `BitsAndBytesConfig` で 4 ビット (NF4, double quantization) にし、
 # 計算は 1 で決めた精度 (T4 なら fp16) で行います。`prepare_model_for_kbit_training` は 4 ビットのモデルを学習できる状態に整えます。
 
 # %%
@@ -131,7 +154,7 @@ if cfg.USE_4BIT:
 print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]
-# ## 4. 学習データをトークンにする: 答えだけを学習する (ラベルのマスク)
+# ## 4. 学習データをトークンにする: 答えだけを学習する (ラベルのマスク。しくみの説明なので、最初は読み飛ばして OK)
 # モデルは「次のトークン」を当てるように学習します。**ラベル** (各位置で当てるべきトークン) のうち、質問やテンプレートの部分を
 # `-100` (損失を計算しない印) にして、**答えと、答えの終わりの印** だけを学ばせます。こうすると、モデルは質問を真似するのではなく答え方を学び、答え終わったら止まるようになります。
 #
@@ -167,7 +190,7 @@ if not data.is_text(splits):
                           "学習する？": ["-" if label == IGNORE_INDEX else "◯" for label in labels]}).T)
 
 # %% [markdown]
-# **落とし穴: 答えだけを別にトークンにしない。** 同じ文字列でも、前に何があるかでトークンが変わることがあります。
+# **落とし穴 (読み飛ばして OK): 答えだけを別にトークンにしない。** 同じ文字列でも、前に何があるかでトークンが変わることがあります。
 # たとえば SentencePiece のトークナイザー (llm-jp-3 など) は、文字列の先頭に空白の印 `▁` を付けるので、答えを単独でトークンにすると `▁東京` に、
 # `### 応答:` の改行のあとに続けると `東京` になります。答えを別にトークンにして質問につなげると、推論では出てこないトークンを学習してしまいます。
 # 上の手順のように会話をまとめてトークンにすれば、この食い違いは起きません。このモデルで、最後の答えを比べると:
@@ -181,7 +204,7 @@ if not data.is_text(splits):
     print("同じです。" if alone == in_context else "違います! 会話全体をまとめてトークンにする必要があります。")
 
 # %% [markdown]
-# `helpers.prompts.tokenize` は、この手順 (`training_example`) をすべての行に行います。
+# すべての行を、答えの部分だけを学習する形のトークンに変えます (`helpers.prompts.tokenize`。上の手順 `training_example` を各行に行います)。
 # `MAX_LENGTH` を超える行は後ろが切れるので、その数も表示します。02 で text を選んだときは、文章をつなげて `MAX_LENGTH` トークンずつのブロックに区切り、すべてのトークンを学習します。
 
 # %%
@@ -190,10 +213,15 @@ from helpers.prompts import tokenize
 train_data = tokenize(splits["train"], tokenizer, cfg.MAX_LENGTH)
 validation_data = tokenize(splits["validation"], tokenizer, cfg.MAX_LENGTH)
 print(f"学習用 {len(train_data)} 行 / 検証用 {len(validation_data)} 行")
+if cfg.EPOCHS == 0:  # 自動: 少ないデータは何周も、多いデータは 2 周
+    cfg.EPOCHS = training.auto_epochs(len(train_data))
+    print(f"EPOCHS = 0 (自動): 学習用が {len(train_data)} 行なので {cfg.EPOCHS} エポックにします"
+          f" (行数 × エポック数が {training.ROWS_SEEN} ほどになるように、{training.MIN_EPOCHS}〜{training.MAX_EPOCHS})。")
 
 # %% [markdown]
 # ## 5. LoRA の設定
-# `target_modules="all-linear"` で、注意機構と MLP のすべての線形層に LoRA を付けます。
+# **LoRA** は、元のモデルの重みは変えずに、小さな行列 (アダプター) を足してそれだけを学習します。学習するパラメータが全体の 1% ほど (本物のモデルの場合) なので、無料の T4 でも学習できます。
+# (ここから読み飛ばして OK) `target_modules="all-linear"` で、注意機構と MLP のすべての線形層に LoRA を付けます。
 # 学習するパラメータが全体の何 % かを表示します。GPU の fp16 学習でも、LoRA のパラメータは fp32 のまま保たれます (PEFT の既定)。
 # こうしないと fp16 の学習が「Attempting to unscale FP16 gradients」というエラーで止まります。
 # LoRA の行列は乱数で初期化されるので、先に `set_seed` で乱数の種を固定します (同じ設定なら毎回同じ結果になります)。
@@ -206,14 +234,16 @@ set_seed(cfg.SEED)
 lora_config = LoraConfig(r=cfg.LORA_R, lora_alpha=cfg.LORA_ALPHA, lora_dropout=cfg.LORA_DROPOUT,
                          target_modules="all-linear", task_type="CAUSAL_LM")
 model = get_peft_model(model, lora_config)
-model.print_trainable_parameters()
+trainable, total = model.get_nb_trainable_parameters()
+print(f"学習するパラメータ: {trainable:,} / 全体 {total:,} ({trainable / total:.2%})"
+      + (" ※練習用の tiny はとても小さいので割合が大きく出ます" if cfg.MODEL == models.TINY else ""))
 steps = training.optimizer_steps(len(train_data), cfg.BATCH_SIZE, cfg.GRAD_ACCUM, cfg.EPOCHS)
-print(f"重みの更新回数: {steps} 回")
 training.warn_few_steps(steps, precision.fp16)
+print(f"重みの更新回数: {steps} 回")
 
 # %% [markdown]
 # ## 6. 学習する
-# `TrainingArguments` に設定をまとめ、`Trainer` で学習します。
+# `TrainingArguments` に設定をまとめ、`Trainer` で学習します。学習が始まると、最初の数回の更新から終わるまでの時間を見積もって表示します。以下は細かい説明です (読み飛ばして OK)。
 # - 1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダ (Colab では Drive) の `checkpoints/<実行の名前>/` に書きます。
 #   実行の名前は、設定と 02 のデータから決まる短いハッシュです。接続が切れたら、このノートブックを上から実行し直すと、同じ名前の最後のチェックポイントから再開します。
 #   設定を変えると別の名前になり、前の学習のフォルダは消さずに残します (要らなければ、表示されるフォルダを自分で削除します)。
@@ -257,7 +287,7 @@ args = TrainingArguments(
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
                   processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-                  callbacks=[training.epoch_adapters_callback(run.folder / artefacts.EPOCHS)])
+                  callbacks=[training.epoch_adapters_callback(run.folder / artefacts.EPOCHS), training.time_callback()])
 checkpoint = training.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")

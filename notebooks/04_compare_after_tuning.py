@@ -20,17 +20,20 @@
 #    - **train**: 学習に使った質問 (覚えたか)
 #    - **heldout**: 学習に使わなかった質問 (応用できたか)
 #    - **control**: データに無い一般的な質問 (01 の質問)。学習した答えが紛れ込んでいないか、元の知識を忘れていないか
-# 4. 完全一致、文字単位の F1、perplexity で採点する。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
+# 4. 完全一致、文字単位の F1、perplexity で採点する。口調 (答えの終わり方) が身についたかも測る。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
 # 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、採点したアダプターを 05 のために `evaluated_adapter/` に保存する。最後に自分で質問して試す
 #
-# **かかる時間**: T4 で 3〜5 分、練習用モデルなら CPU で 1 分ほど。
+# **かかる時間**: T4 で 3〜5 分の見込みです (サンプルの 40 行、20 エポックそれぞれの採点を含み、区分ごとに最大 `EVAL_ROWS` 問。T4 では測っていない見込みです)。
+# 答えさせている間は進み具合を棒で表示します。練習用モデルなら CPU で 1 分ほど。
+#
+# **最短コース**: 既定のまま、上から順にセルを実行するだけで、学習前と学習後の表まで進めます。見出しに「読み飛ばして OK」とある節は、あとで読めば大丈夫です。
 #
 # 先に **03** を実行しておいてください (Colab では Drive をオンにして。03 のアダプターが Drive を通ってここに届きます)。01 の答えがあれば、ここでの学習前の答えと一致するかも確かめます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
-# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。
+# @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -53,20 +56,31 @@ import helpers
 # `DO_SAMPLE` をオンにすると、`TEMPERATURE` (大きいほどばらつく) と `TOP_P` (確率の高い候補だけから選ぶ) で毎回違う答えになります。
 # `REPETITION_PENALTY` (> 1 で同じ言葉の繰り返しを抑える) と `NUM_BEAMS` (複数の候補を並行して探す) も選べます。
 # `CHECKPOINT` は使うアダプター: `recommended` (下の 3 で選ぶもの)、`adapter` (03 が検証用の損失で選んだもの)、またはエポックの番号。
+# `EVAL_ROWS` は、学習に使った質問・使わなかった質問・エポックごとの採点のそれぞれで答えさせる最大の数です (多いほど正確で、時間がかかります。進み具合は棒で表示します)。
 
 # %%
 # @title 生成と評価の設定
+# @markdown **MAX_NEW_TOKENS**: 答えの長さの上限 (トークン数)。ふつうは 32〜256。小さいと答えが途中で切れ、大きいと長い答えを待つ時間が増えます。
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
 DO_SAMPLE = False  # @param {type:"boolean"}
+# @markdown **TEMPERATURE**: DO_SAMPLE がオンのときの答えのばらつき。ふつうは 0.3〜1.0。大きいほど意外な答えが増えます。
 TEMPERATURE = 0.7  # @param {type:"slider", min:0.1, max:2, step:0.1}
+# @markdown **TOP_P**: DO_SAMPLE がオンのとき、確率の高い候補だけから選ぶ範囲。ふつうは 0.8〜0.95。小さいほど無難な答えになります。
 TOP_P = 0.9  # @param {type:"slider", min:0.1, max:1, step:0.05}
+# @markdown **REPETITION_PENALTY**: 同じ言葉の繰り返しを抑える強さ。ふつうは 1.0〜1.3。1.0 なら抑えません。
 REPETITION_PENALTY = 1.0  # @param {type:"slider", min:1, max:2, step:0.05}
+# @markdown **NUM_BEAMS**: 並行して探す答えの候補の数 (ビームサーチ)。ふつうは 1〜4。大きいほど時間がかかります。
 NUM_BEAMS = 1  # @param {type:"integer"}
 CHECKPOINT = "recommended"  # @param ["recommended", "adapter"] {allow-input: true}
+# @markdown **EVAL_ROWS**: 区分ごとに答えさせる最大の問題数。ふつうは 20〜200。多いほど採点が確かになり、時間がかかります。
 EVAL_ROWS = 50  # @param {type:"integer"}
 # @markdown 答えが数のとき: 正解とみなす誤差と、重み付き平均に使う候補の数
+# @markdown **TOLERANCE**: 答えが数のとき、正解とみなす誤差。0 なら完全に一致したときだけ正解。
 TOLERANCE = 0.0  # @param {type:"number"}
+# @markdown **TOP_K**: 答えが数のとき、重み付き平均に使う答えの候補の数。ふつうは 3〜5。
 TOP_K = 3  # @param {type:"integer"}
+# @markdown 口調の印 (答えの終わり方)。空なら学習データの答えに共通する終わり方
+STYLE_ENDING = ""  # @param {type:"string"}
 
 import pandas as pd
 
@@ -76,7 +90,7 @@ from helpers import artefacts, data, env, settings, training
 
 cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS, DO_SAMPLE=DO_SAMPLE, TEMPERATURE=TEMPERATURE, TOP_P=TOP_P,
                        REPETITION_PENALTY=REPETITION_PENALTY, NUM_BEAMS=NUM_BEAMS, CHECKPOINT=CHECKPOINT,
-                       EVAL_ROWS=EVAL_ROWS, TOLERANCE=TOLERANCE, TOP_K=TOP_K)
+                       EVAL_ROWS=EVAL_ROWS, TOLERANCE=TOLERANCE, TOP_K=TOP_K, STYLE_ENDING=STYLE_ENDING)
 generate_kwargs = dict(max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=cfg.DO_SAMPLE, num_beams=cfg.NUM_BEAMS,
                        repetition_penalty=cfg.REPETITION_PENALTY)
 if cfg.DO_SAMPLE:
@@ -122,14 +136,16 @@ print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプタ
 # (学習を続けすぎると、損失が上がり始めたり、ほかの知識を忘れたりします)。text のデータでは 03 が選んだアダプターを使います。
 
 # %%
+from tqdm.auto import tqdm
+
 from helpers import evaluate, generation, plots, scores
 
 per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
-    rows = splits["validation"].select(range(min(cfg.EVAL_ROWS, len(splits["validation"]))))
+    rows = data.first(splits["validation"], cfg.EVAL_ROWS)
     prompts, expected, _ = data.last_turns(rows)
     exact = {}
-    for epoch, folder in epochs.items():
+    for epoch, folder in tqdm(epochs.items(), desc="エポックごとの採点", unit="エポック"):
         model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
         model.set_adapter(f"epoch-{epoch}")
         answers = generation.answer(model, tokenizer, prompts, **generate_kwargs)
@@ -151,7 +167,7 @@ else:
     model.load_adapter(chosen_dir, adapter_name="chosen")
     model.set_adapter("chosen")
 print(f"このあとは {'03 が選んだアダプター' if choice == 'adapter' else f'epoch {choice} のアダプター'} を使います。")
-per_epoch
+scores.japanese(per_epoch)
 
 # %% [markdown]
 # ## 4. 学習前と学習後で答えさせる
@@ -163,8 +179,9 @@ per_epoch
 # question_sets: 区分ごとに (モデルに渡すプロンプト, 期待する答え, 表に出す質問, チャット形式か)。
 # 会話のデータでは、プロンプトは最後の答えの直前までの会話、期待する答えは最後の答えです。
 control = pd.DataFrame({"question": control_questions["instruction"], "expected": control_questions["output"]})
+evaluated = {"train": data.first(splits["train"], cfg.EVAL_ROWS), "heldout": data.first(splits["validation"], cfg.EVAL_ROWS)}
 if data.is_text(splits):
-    texts = {"train": splits["train"]["text"], "heldout": splits["validation"]["text"]}
+    texts = {name: rows["text"] for name, rows in evaluated.items()}
     with model.disable_adapter():
         before_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
     after_ppl = {name: generation.perplexity(model, tokenizer, t) for name, t in texts.items()}
@@ -174,8 +191,7 @@ if data.is_text(splits):
         question_sets[name] = (openings, expected, openings, False)
     trained_answers = []
 else:
-    question_sets = {"train": (*data.last_turns(splits["train"]), True),
-                     "heldout": (*data.last_turns(splits["validation"]), True)}
+    question_sets = {name: (*data.last_turns(rows), True) for name, rows in evaluated.items()}
     known = set(question_sets["train"][2]) | set(question_sets["heldout"][2])
     control = control[~control["question"].isin(known)]
     heldout_prompts, heldout_expected, _, _ = question_sets["heldout"]
@@ -190,8 +206,8 @@ artefacts.save(out / artefacts.PERPLEXITY, perplexity)
 tables = []
 for split, (prompts, expected, shown, chat) in question_sets.items():
     with model.disable_adapter():
-        before = generation.answer(model, tokenizer, prompts, chat=chat, **generate_kwargs)
-    after = generation.answer(model, tokenizer, prompts, chat=chat, **generate_kwargs)
+        before = generation.answer(model, tokenizer, prompts, chat=chat, progress=f"{split} 学習前", **generate_kwargs)
+    after = generation.answer(model, tokenizer, prompts, chat=chat, progress=f"{split} 学習後", **generate_kwargs)
     tables.append(scores.comparison(split, shown, expected, before, after, trained_answers))
 table = pd.concat(tables, ignore_index=True)
 artefacts.save(out / artefacts.COMPARISON, table, index=False)
@@ -222,11 +238,31 @@ summary = scores.summary(table)
 artefacts.save(out / artefacts.SUMMARY, summary)
 artefacts.save_evaluated(out, chosen_dir, tokenizer, run, checkpoint=choice, summary=summary)  # 05 はこのアダプターを保存・共有する
 print(scores.headline(table))
-display(perplexity)
-summary
+display(scores.japanese(perplexity))
+scores.japanese(summary)
 
 # %% [markdown]
-# ## 6. 答えが数のとき (計算問題、価格、高さなど)
+# ## 6. 口調や書き方は身についた？
+# ファインチューニングがいちばん得意なのは、新しい知識よりも **答え方 (口調、書式、長さ)** を変えることです。
+# 学習データの答えの多くに共通する終わり方 (サンプルの猫の口調なら「だにゃ。」、架空の事実なら「です。」) を口調の印として、
+# 答えがその口調になった割合と、口調を除いた **中身** (正解の「東京」など) が答えに残っている割合を、学習の前後で比べます。
+# 口調だけ身について中身が崩れたら、エポック数を減らすか学習率を下げます。印は `STYLE_ENDING` で自分で決めることもできます。
+
+# %%
+ending = cfg.STYLE_ENDING or scores.style_ending(trained_answers)  # 空なら、学習した答えに共通する終わり方
+style = scores.style_scores(table, ending) if ending and not data.is_text(splits) else pd.DataFrame()
+if len(style) and not cfg.STYLE_ENDING and style["style_before"].mean() >= 0.5:
+    print(f"学習前から「{ending}」で終わる答えがほとんどなので、口調は学習の対象ではありません (この節は飛ばします)。")
+    style = pd.DataFrame()
+elif len(style):
+    print(f"口調の印: 答えが「{ending}」で終わる")
+    display(scores.japanese(style))
+else:
+    style = pd.DataFrame()
+    print("学習した答えに共通する終わり方がないので、この節は飛ばします (STYLE_ENDING で決めることもできます)。")
+
+# %% [markdown]
+# ## 7. 答えが数のとき (計算問題、価格、高さなど。数の答えでなければ読み飛ばして OK)
 # 検証用の正解の 8 割以上が数なら、答えから数を読み取って比べます (「8」「8.0」「答えは8です」「5 + 3 = 8」「８」も同じ 8)。
 # - **greedy**: いつもどおり 1 つの答えを作って、その数を読む
 # - **top-k 重み付き**: 確率の高い答えの候補を `TOP_K` 個作り、それぞれの数を確率で重み付けして平均する (迷っているときに極端な値を避けられます)
@@ -243,7 +279,7 @@ if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth)
     predictions = {"before": [evaluate.parse_number(a) for a in heldout_rows["before"]],
                    "greedy": [evaluate.parse_number(a) for a in heldout_rows["after"]],
                    "top_k": generation.weighted_number(model, tokenizer, question_sets["heldout"][0], k=cfg.TOP_K,
-                                                      max_new_tokens=cfg.MAX_NEW_TOKENS)}
+                                                      max_new_tokens=cfg.MAX_NEW_TOKENS, progress="top-k")}
     numeric = pd.DataFrame({method: evaluate.numeric_scores(values, truth, cfg.TOLERANCE)
                             for method, values in predictions.items()}).T
     artefacts.save(out / artefacts.NUMERIC, numeric)
@@ -251,14 +287,14 @@ if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth)
     numeric_figure = plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"])
     artefacts.save(out / artefacts.NUMERIC_PLOT, numeric_figure)
     breakdown = evaluate.arithmetic_breakdown(table[table["split"] != "control"])
-    display(numeric)
-    display(breakdown)
+    display(scores.japanese(numeric))
+    display(scores.japanese(breakdown))
     display(evaluate.colour_errors(numbers, cfg.TOLERANCE))
 else:
     print("正解が数のデータではないので、この節は飛ばします。")
 
 # %% [markdown]
-# ## 7. レポートを保存する
+# ## 8. レポートを保存する
 # 表とグラフを 1 つの HTML ファイル (`report.html`) にまとめます。Jupyter がなくてもブラウザで開けて、人に渡すこともできます。
 
 # %%
@@ -266,17 +302,20 @@ from helpers import report
 
 sections = {
     "まとめ": [f"モデル {trained.MODEL}、学習 {run['run']} (エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE})、"
-               f"使ったアダプター: {'03 が選んだもの' if choice == 'adapter' else f'epoch {choice}'}", summary, perplexity],
+               f"使ったアダプター: {'03 が選んだもの' if choice == 'adapter' else f'epoch {choice}'}",
+               scores.japanese(summary), scores.japanese(perplexity)],
     "損失の推移": [plots.plot_loss(plots.loss_history(run["log_history"]))],
-    "エポックごとの評価": [per_epoch] + ([epochs_figure] if len(per_epoch) else []),
+    "エポックごとの評価": [scores.japanese(per_epoch)] + ([epochs_figure] if len(per_epoch) else []),
     "学習前と学習後の答え": [scores.highlight(table)],
 }
+if len(style):
+    sections[f"口調 (「{ending}」で終わる答え)"] = [scores.japanese(style)]
 if len(numeric):
-    sections["数の答え"] = [numeric, breakdown, numeric_figure]
+    sections["数の答え"] = [scores.japanese(numeric), scores.japanese(breakdown), numeric_figure]
 print(f"保存しました: {report.write(out / artefacts.REPORT, '学習前と学習後の比較', sections)}")
 
 # %% [markdown]
-# ## 8. 自分で質問してみる
+# ## 9. 自分で質問してみる
 # 質問を入力すると、学習前と学習後の答えを並べて表示します (ipywidgets がない環境では、入力欄が順に出る形になります。「終了」で終わります)。
 
 # %%

@@ -45,3 +45,10 @@ def tiny_tokenizer(tiny_path):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_path):
     return AutoModelForCausalLM.from_pretrained(tiny_path)
+
+
+@pytest.fixture
+def no_form_overrides(monkeypatch):
+    """The notebook runs set TUTORIAL_* for the whole session; tests of the form values give their own."""
+    for name in [n for n in os.environ if n.startswith("TUTORIAL_")]:
+        monkeypatch.delenv(name)

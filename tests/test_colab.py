@@ -30,9 +30,9 @@ def test_colab_versions_are_read_from_the_list():
 
 def test_the_setup_cell_installs_only_what_colab_lacks_and_says_which():
     plan = colab.missing(set(colab.colab_versions()))
-    assert plan == [colab.requirements()["bitsandbytes"]]
+    assert plan == [colab.requirements()["bitsandbytes"], colab.requirements()["matplotlib-fontja"]]
     setup_markdown = sources()[0].read_text(encoding="utf-8").split("# @title 0.")[1].split("\nUSE_GOOGLE_DRIVE")[0]
-    assert "(bitsandbytes) だけを入れます" in setup_markdown
+    assert "(bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます" in setup_markdown
 
 
 def test_the_setup_cell_names_the_url_when_the_clone_fails(monkeypatch):
@@ -105,9 +105,10 @@ def test_setup_on_colabs_packages_pip_installs_only_the_missing_pins_and_says_so
     monkeypatch.setattr(colab.subprocess, "run", lambda command, **kwargs: commands.append(command)
                         or subprocess.CompletedProcess(command, 0, "", ""))
     colab.setup(str(REPO_ROOT), use_drive=False)
-    assert commands == [[sys.executable, "-m", "pip", "install", "-q", colab.requirements()["bitsandbytes"]]]
+    added = [colab.requirements()["bitsandbytes"], colab.requirements()["matplotlib-fontja"]]
+    assert commands == [[sys.executable, "-m", "pip", "install", "-q", *added]]
     shown = capsys.readouterr().out
-    assert f"追加したもの: {colab.requirements()['bitsandbytes']}" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
+    assert f"追加したもの: {', '.join(added)}" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
     assert Path.cwd() == REPO_ROOT / "notebooks"
 
 

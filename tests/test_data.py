@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from helpers import data
+from helpers import data, settings
 from helpers.env import REPO_ROOT
 from helpers.errors import TutorialError
 
@@ -82,6 +82,22 @@ def test_the_defaults_used_without_02_are_02s_form_defaults():
     assert f'CSV_PATH = "../datasets/{data.DEFAULT_DATA.name}"  # @param' in source
     assert f"VALIDATION_RATIO = {data.DEFAULT_VALIDATION_RATIO}  # @param" in source
     assert f"SEED = {data.DEFAULT_SEED}  # @param" in source
+    assert f'MODEL = "{data.DEFAULT_SETTINGS["MODEL"]}"  # @param' in source
+    assert f'MAX_LENGTH = {data.DEFAULT_SETTINGS["MAX_LENGTH"]}  # @param' in source
+
+
+def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_them(tmp_path, capsys, no_form_overrides):
+    assert data.recorded_settings(tmp_path) == data.DEFAULT_SETTINGS  # 02 not run: 02's defaults
+    splits = data.split(data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv"), 0.2)
+    data.save_prepared(splits, tmp_path, {"MODEL": "tiny", "MAX_LENGTH": 64})
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH=settings.FROM_02),
+                           data.recorded_settings(tmp_path))
+    assert (cfg.MODEL, cfg.MAX_LENGTH) == ("tiny", 64)
+    assert "MODEL = 'tiny'  (02 で決めた値)" in capsys.readouterr().out
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH="512"), data.recorded_settings(tmp_path))
+    assert cfg.MAX_LENGTH == 512 and "MAX_LENGTH: 02 では 64 でしたが、このノートブックの 512 を使います" in capsys.readouterr().out
+    with pytest.raises(TutorialError, match="MAX_LENGTH = 'long' は整数ではありません"):
+        settings.collect(MAX_LENGTH="long")
 
 
 def test_drop_if_filter_is_applied_and_reported(tmp_path, capsys):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from helpers import artefacts, notebooks
-from helpers.scores import normalize
+from helpers.scores import normalize, style_ending, style_scores
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,21 @@ def test_share_notebook_shares_the_adapter_04_scored_with_its_scores(out):
     card = (out / artefacts.EVALUATED / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nbase_model: tiny\nlibrary_name: peft")
     assert "| heldout | 8 | 0.0 | 1.0 |" in card  # 04's summary: 8 held-out rows, 0% → 100%
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory):
+    """The style demo, as `make demo` runs it: 02's CSV is the cat's way of speaking."""
+    out = tmp_path_factory.mktemp("style")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUTORIAL_CSV_PATH", "../datasets/sample_style_cat.csv")
+        notebooks.run(out, upto="04")
+    return pd.read_csv(out / "comparison.csv", keep_default_na=False)
+
+
+def test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not_see(style):
+    ending = style_ending(list(rows(style, "train")["expected"]))
+    assert ending == "だにゃ。"
+    heldout = style_scores(style, ending).loc["heldout"]
+    assert heldout["style_before"] == 0 and heldout["style_after"] >= 0.8  # the style is new, and learnt
+    assert heldout["content_before"] == 1 and heldout["content_after"] >= 0.5  # most answers keep their content

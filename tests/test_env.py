@@ -1,6 +1,5 @@
 import errno
 import importlib
-import os
 import sys
 import types
 
@@ -33,10 +32,8 @@ def test_precision_on_cpu():
 
 
 @pytest.fixture(autouse=True)
-def no_form_overrides(monkeypatch):
-    """The notebook runs set TUTORIAL_* for the whole session; these tests give their own values."""
-    for name in [n for n in os.environ if n.startswith(settings.PREFIX)]:
-        monkeypatch.delenv(name)
+def no_overrides(no_form_overrides):
+    pass
 
 
 def in_colab_without_gpu(monkeypatch, tmp_path):
@@ -117,7 +114,7 @@ def test_out_of_memory_gets_advice():
 
 
 @pytest.mark.parametrize("field, value, says", [
-    ("EPOCHS", 0, "EPOCHS = 0 は範囲の外"), ("EPOCHS", -3, "1〜1000"), ("EPOCHS", "20", "整数ではありません"),
+    ("EPOCHS", -1, "EPOCHS = -1 は範囲の外"), ("EPOCHS", -3, "0〜1000"), ("EPOCHS", "20", "整数ではありません"),
     ("EPOCHS", 2.5, "整数ではありません"), ("LEARNING_RATE", 0.0, "範囲の外"), ("LEARNING_RATE", float("nan"), "数ではありません"),
     ("LORA_R", 0, "範囲の外"), ("GRAD_ACCUM", 0, "範囲の外"), ("VALIDATION_RATIO", 0.0, "範囲の外"),
     ("VALIDATION_RATIO", 1.0, "範囲の外"), ("TEST_SIZE", 0, "範囲の外"), ("TEMPERATURE", 0.0, "範囲の外"),
@@ -133,11 +130,12 @@ def test_all_wrong_values_are_listed_at_once_and_good_ones_pass(monkeypatch):
     monkeypatch.setenv("TUTORIAL_EPOCHS", "abc")
     with pytest.raises(TutorialError) as stopped:
         settings.collect(EPOCHS=3, LORA_R=0, LEARNING_RATE=2e-4)
-    assert "(環境変数 TUTORIAL_EPOCHS から) EPOCHS = 'abc' は整数ではありません。1〜1000" in str(stopped.value)
+    assert "(環境変数 TUTORIAL_EPOCHS から) EPOCHS = 'abc' は整数ではありません。0〜1000" in str(stopped.value)
     assert "LORA_R = 0" in str(stopped.value)
     assert "LEARNING_RATE" not in str(stopped.value)
     monkeypatch.delenv("TUTORIAL_EPOCHS")
     assert settings.collect(EPOCHS=1, LORA_DROPOUT=0, TOLERANCE=0, ROW_LIMIT=0).EPOCHS == 1
+    assert settings.collect(EPOCHS=0).EPOCHS == 0  # 0: 03 chooses from the data (training.auto_epochs)
     monkeypatch.setenv("TUTORIAL_LEARNING_RATE", "1e-3")  # read by the field's kind, even where the form holds 1
     monkeypatch.setenv("TUTORIAL_EPOCHS", "3.0")
     assert vars(settings.collect(LEARNING_RATE=1, EPOCHS=2)) == {"LEARNING_RATE": 1e-3, "EPOCHS": 3}

@@ -84,7 +84,10 @@ def test_form_fields_are_valid(source):
                 options = ast.literal_eval(spec[: spec.index("]") + 1])
                 assert value in options or "allow-input: true" in spec, name
                 if name == "MODEL":
-                    assert options == models.CHOICES and "allow-input: true" in spec
+                    assert options in (models.CHOICES, [settings.FROM_02, *models.CHOICES]) and "allow-input: true" in spec
+                if name in settings.RANGES:  # choices arrive as text: each one valid once read as a number
+                    assert all(settings.problem(name, c if c == settings.FROM_02 else settings._cast(name, c, c)) is None
+                               for c in options), name
             elif "slider" in spec:  # a Colab slider: inside the allowed range, the default on its steps
                 low, high, step = (float(re.search(rf"{key}:\s*([\d.]+)", spec).group(1)) for key in ("min", "max", "step"))
                 assert settings.problem(name, low) is None and settings.problem(name, high) is None, name
@@ -96,6 +99,18 @@ def test_form_fields_are_valid(source):
                     assert name in settings.RANGES and settings.problem(name, value) is None, name
             fields += 1
     assert fields >= 1
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_every_number_knob_says_what_it_does_and_its_usual_range(source):
+    for form in forms(source):
+        lines = form.splitlines()
+        for i, line in enumerate(lines):
+            match = PARAM.match(line)
+            if match and match.group(1) in settings.RANGES:
+                name = match.group(1)
+                assert lines[i - 1].startswith(f"# @markdown **{name}**: "), f"{name}: no note above the field"
+                assert settings.RANGES[name][2] in lines[i - 1], f"{name}: the note does not give the usual range"
 
 
 def test_url_is_rewritten_everywhere():

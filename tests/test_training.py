@@ -111,3 +111,27 @@ def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_p
     assert training.damage(good) is None
     assert training.resume_point(folder) == str(good)
     assert f"checkpoint-16 は使いません: {says}" in capsys.readouterr().out
+
+
+def test_automatic_epochs_repeat_small_data_more():
+    assert [training.auto_epochs(rows) for rows in (1, 32, 100, 320, 800, 5000)] == [20, 20, 7, 2, 2, 2]
+    assert [training.duration(s) for s in (42, 200, 3725)] == ["42 秒", "3 分 20 秒", "1 時間 2 分"]
+
+
+def test_the_time_estimate_comes_from_the_first_updates_and_is_updated(monkeypatch, capsys):
+    from types import SimpleNamespace
+    clock = [100.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
+    estimate = training.time_callback(measured_steps=5)
+    args, state = SimpleNamespace(num_train_epochs=10), SimpleNamespace(global_step=0, max_steps=100, epoch=0,
+                                                                         is_world_process_zero=True)
+    estimate.on_train_begin(args, state, None)
+    for step in range(1, 21):
+        clock[0] += 30.0 if step == 1 else 2.0  # the first update is slow (warm-up), then 2 s each
+        state.global_step, state.epoch = step, step / 10
+        estimate.on_step_end(args, state, None)
+        if step % 10 == 0:
+            estimate.on_epoch_end(args, state, None)
+    printed = capsys.readouterr().out
+    assert "最初の 5 回の更新から見積もると、残り 94 回で約 3 分 8 秒" in printed  # 94 × 2 s, the slow first one left out
+    assert "エポック 2/10 が終わりました。残りは約 2 分 40 秒" in printed  # 80 × 2 s
