@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from .errors import TutorialError
 
 PREFIX = "TUTORIAL_"
-FROM_02 = "02 と同じ"  # 03's MODEL and MAX_LENGTH: take what 02 recorded
+FROM_01, FROM_02 = "01 と同じ", "02 と同じ"  # a value entered once: 02 takes 01's MODEL, 03 02's MODEL and MAX_LENGTH
 TYPED_CHOICES = {"MAX_LENGTH"}  # numbers offered as a dropdown in some notebook: Colab gives them as text
 # Every numeric form field: lowest and highest allowed value (integers when both are), and the usual choice.
 RANGES = {
@@ -54,7 +54,7 @@ def _cast(name: str, text: str, like):
 
 def problem(name: str, value) -> str | None:
     """What is wrong with a numeric form value, in Japanese (None when it is fine or not numeric)."""
-    if name not in RANGES or value == FROM_02:
+    if name not in RANGES or value in (FROM_01, FROM_02):
         return None
     low, high, usual = RANGES[name]
     whole = isinstance(low, int) and isinstance(high, int)
@@ -80,7 +80,7 @@ def collect(**values) -> SimpleNamespace:
                                                                    f"{name} = {values[name]!r} は数ではありません。"))
                 continue
             print(f"{name} = {values[name]!r}  (環境変数 {PREFIX}{name} による上書き)")
-        elif name in TYPED_CHOICES and isinstance(values[name], str) and values[name] != FROM_02:
+        elif name in TYPED_CHOICES and isinstance(values[name], str) and values[name] not in (FROM_01, FROM_02):
             try:  # a dropdown that takes typed input gives text: "512"
                 values[name] = _cast(name, values[name], values[name])
             except ValueError:
@@ -93,11 +93,11 @@ def collect(**values) -> SimpleNamespace:
 
 
 def inherit(settings: SimpleNamespace, recorded: dict, notebook: str = "02") -> SimpleNamespace:
-    """Fill each field left as FROM_02 with what `notebook` recorded, and say where every value came
-    from when it is not the recorded one (a form value that overrides it)."""
+    """Fill each field left as "`notebook` と同じ" with what that notebook recorded, and say when a form
+    value overrides the recorded one."""
     for name, value in recorded.items():
         current = getattr(settings, name)
-        if current == FROM_02:
+        if current == f"{notebook} と同じ":
             setattr(settings, name, value)
             print(f"{name} = {value!r}  ({notebook} で決めた値)")
         elif current != value:

@@ -64,8 +64,8 @@ SOURCE = "csv"  # @param ["csv", "hub", "conversations", "text", "arithmetic"]
 VALIDATION_RATIO = 0.2  # @param {type:"slider", min:0.05, max:0.5, step:0.05}
 # @markdown **SEED**: 乱数の種 (分け方や初期値が決まります)。どの値でも、同じ値なら同じ結果。
 SEED = 42  # @param {type:"integer"}
-# @markdown 03 で学習するモデル (03 は「02 と同じ」でこれを使います。01 でモデルを変えたなら、ここも同じものを選びます):
-MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
+# @markdown 03 で学習するモデル (「01 と同じ」なら 01 で選んだもの。03 は「02 と同じ」でこれを使います):
+MODEL = "01 と同じ"  # @param ["01 と同じ", "llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 # @markdown **MAX_LENGTH**: 1 行 (質問 + 答え) のトークン数の上限。ふつうは 128〜1024。大きいと長い行も切れずに学習できますが、メモリと時間が増えます。
 MAX_LENGTH = 256  # @param {type:"integer"}
 
@@ -76,6 +76,7 @@ from helpers import data, env, settings
 cfg = settings.collect(SOURCE=SOURCE, VALIDATION_RATIO=VALIDATION_RATIO, SEED=SEED, MODEL=MODEL,
                        MAX_LENGTH=MAX_LENGTH)
 out = env.output_dir()
+cfg = settings.inherit(cfg, data.model_of_01(out), notebook="01")  # 「01 と同じ」を 01 で選んだモデルに
 dataset = splits = None
 
 # %% [markdown]

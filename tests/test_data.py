@@ -82,7 +82,7 @@ def test_the_defaults_used_without_02_are_02s_form_defaults():
     assert f'CSV_PATH = "../datasets/{data.DEFAULT_DATA.name}"  # @param' in source
     assert f"VALIDATION_RATIO = {data.DEFAULT_VALIDATION_RATIO}  # @param" in source
     assert f"SEED = {data.DEFAULT_SEED}  # @param" in source
-    assert f'MODEL = "{data.DEFAULT_SETTINGS["MODEL"]}"  # @param' in source
+    assert f'MODEL = "{settings.FROM_01}"  # @param ["{settings.FROM_01}", "{data.DEFAULT_SETTINGS["MODEL"]}"' in source
     assert f'MAX_LENGTH = {data.DEFAULT_SETTINGS["MAX_LENGTH"]}  # @param' in source
 
 
@@ -96,6 +96,10 @@ def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_
     assert "MODEL = 'tiny'  (02 で決めた値)" in capsys.readouterr().out
     cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH="512"), data.recorded_settings(tmp_path))
     assert cfg.MAX_LENGTH == 512 and "MAX_LENGTH: 02 では 64 でしたが、このノートブックの 512 を使います" in capsys.readouterr().out
+    assert data.model_of_01(tmp_path) == {"MODEL": data.DEFAULT_SETTINGS["MODEL"]}  # 01 not run
+    (tmp_path / "baseline_answers.csv").write_text("question,expected,answer,model\nq,e,a,Qwen/Qwen2.5-0.5B-Instruct\n")
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_01), data.model_of_01(tmp_path), notebook="01")
+    assert cfg.MODEL == "Qwen/Qwen2.5-0.5B-Instruct"  # 02 takes 01's model
     with pytest.raises(TutorialError, match="MAX_LENGTH = 'long' は整数ではありません"):
         settings.collect(MAX_LENGTH="long")
 

@@ -84,7 +84,8 @@ def test_form_fields_are_valid(source):
                 options = ast.literal_eval(spec[: spec.index("]") + 1])
                 assert value in options or "allow-input: true" in spec, name
                 if name == "MODEL":
-                    assert options in (models.CHOICES, [settings.FROM_02, *models.CHOICES]) and "allow-input: true" in spec
+                    assert options in (models.CHOICES, [settings.FROM_01, *models.CHOICES], [settings.FROM_02, *models.CHOICES])
+                    assert "allow-input: true" in spec
                 if name in settings.RANGES:  # choices arrive as text: each one valid once read as a number
                     assert all(settings.problem(name, c if c == settings.FROM_02 else settings._cast(name, c, c)) is None
                                for c in options), name
