@@ -16,7 +16,7 @@ TYPED_CHOICES = {"MAX_LENGTH"}  # numbers offered as a dropdown in some notebook
 # Every numeric form field: lowest and highest allowed value (integers when both are), and the usual choice.
 RANGES = {
     "EPOCHS": (0, 1000, "0 ならデータの行数から自動。ふつうは 2〜20"),
-    "LEARNING_RATE": (1e-6, 1e-2, "LoRA では 1e-4〜3e-4 がふつう"),
+    "LEARNING_RATE": (1e-6, 1e-2, "LoRA では 0.0001〜0.0003 (1e-4〜3e-4) がふつう"),
     "BATCH_SIZE": (1, 512, "T4 では 1〜8"),
     "GRAD_ACCUM": (1, 512, "ふつうは 1〜8"),
     "LORA_R": (1, 512, "ふつうは 4〜64"),

@@ -23,13 +23,15 @@
 #
 # **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
 #
+# 学習までの最短で進みたいときは、この 01 を飛ばして 02 から始めても大丈夫です (学習前の答えは 04 も作ります)。
+#
 # 上から順に「実行」してください。Colab ではバッジから開くと **T4 GPU** のランタイムが選ばれています (GPU がないと表示されたら、メニューの「ランタイム → ランタイムのタイプを変更」で T4 GPU を選びます)。
 # Colab では、ノートブックごとに別のランタイムになります。結果は Google Drive を通って次のノートブックに届くので、セットアップの `USE_GOOGLE_DRIVE` はオンのままにしてください。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -103,7 +105,7 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 #
 # 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
 # `The secret HF_TOKEN does not exist in your Colab secrets` が出ることがありますが、公開モデルの読み込みには不要なので、気にせず進めて大丈夫です
-# (この HF_TOKEN は Hugging Face の **アクセストークン** (合言葉のようなもの。文章のトークンとは別物) で、要るのは 05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
+# (読み飛ばして OK: この HF_TOKEN は Hugging Face の **アクセストークン** (合言葉のようなもの。文章のトークンとは別物) で、要るのは 05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
 
 # %%
 import torch
@@ -140,7 +142,7 @@ print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_speci
 
 # %% [markdown]
 # ## 6. 決まった質問に答えさせて保存する
-# `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じで、答えの終わりの印で切ります)。
+# `datasets/baseline_questions.csv` の質問 (一般的な知識) に答えさせます。同じことを複数の質問にまとめて行うのが `helpers.generation.answer` です (中身は上の `generate` と同じです)。
 # 04 でも同じ質問を **対照 (control)** として、「学習後に一般的な知識を忘れていないか」を確かめます。結果は出力フォルダの `baseline_answers.csv` に保存し、
 # 04 は、ここでの答えと 04 での学習前の答えが同じかも確かめます (この 01 を飛ばしても 04 は動きます)。
 
@@ -159,7 +161,7 @@ scores.japanese(baseline)
 
 # %% [markdown]
 # ## まとめと次のステップ
-# - 環境と精度を確かめ、文章がトークンと ID になる様子を見ました。
+# - 環境を確かめ、文章がトークンと ID になる様子を見ました。
 # - モデルにチャットテンプレートで質問し、答えを `baseline_answers.csv` に保存しました。
 #
 # 次は **02_build_dataset** で、モデルに覚えさせたいデータ (質問と答えの組) を用意します。

@@ -14,12 +14,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb)
 #
 # **このノートブックでやること**
-# 1. 学習データを 5 つの方法のどれかで用意する
-#    - **csv**: 自分で作った「質問 (instruction) と答え (output)」の CSV
-#    - **hub**: Hugging Face Hub のデータセット (例: `kunishou/databricks-dolly-15k-ja`)
-#    - **conversations**: 何往復かの **会話** のデータ (Hub やファイル。OpenAI の `messages` 形式か ShareGPT 形式)
-#    - **text**: ただの文章 (テキストファイル)。質問と答えではなく、文章の続きを書く力を学ばせます
-#    - **arithmetic**: 足し算・引き算などの計算問題を自動で作る
+# 1. 学習データを用意する。既定はサンプルの CSV で、1 行が「質問 (instruction) と答え (output)」の組です
+#    (読み飛ばして OK: ほかに Hugging Face Hub のデータセット、何往復かの会話、ただの文章、自動で作る計算問題も使えます。2B〜2E の節です)
 # 2. 中身を確かめる (壊れた行があれば、何行目をどう直せばよいかを表示します)
 # 3. 1 行が何トークンになるかを調べる (長すぎる行は学習時に切れてしまいます)
 # 4. 学習用 (train) と検証用 (validation) に分けて、出力フォルダに保存する
@@ -35,7 +31,7 @@
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -82,12 +78,12 @@ dataset = splits = None
 # %% [markdown]
 # ## 2A. 自分の CSV (`SOURCE = "csv"`)
 # 見出しは `instruction,output` (質問と答え)。`input` 列 (質問に添える補足) があれば、質問の下に付けて使います。
-# ひな形は `datasets/template.csv` です。Excel の「CSV UTF-8」でも、普通の「CSV」(Shift_JIS) でも読めます。
+# ひな形は `datasets/template.csv` です。Excel で保存した CSV をそのまま読めます。
 # Colab では左の「ファイル」からアップロードして、そのパスを `CSV_PATH` に書きます。
 #
+# (ここから読み飛ばして OK) 文字コードは「CSV UTF-8」でも普通の「CSV」(Shift_JIS) でも構いません。
 # 読み込む前に、よくある壊れ方をすべて調べます: 答えが次の行に分かれている、空のセル、空白だけのセル、
 # 見出しのつづり違い、同じ行の重複、コンマを含む答えを `""` で囲み忘れた行。行番号は表計算ソフトで見える番号です。
-# (ここから読み飛ばして OK)
 # - `LENIENT` がオフ (strict): 問題が 1 つでもあれば、すべての問題を表示して止まります。
 # - `LENIENT` がオン: 問題のない行だけを使い、除いた行とその理由を表で表示します。
 #

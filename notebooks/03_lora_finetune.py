@@ -16,9 +16,7 @@
 # **このノートブックでやること**
 # 1. **LoRA** (Low-Rank Adaptation: 元の重みは固定し、小さな追加の行列だけを学習する方法) で、02 のデータを学習する
 # 2. 学習用と検証用の **損失** (loss: 答えをどれだけ外したか。小さいほど良い) をグラフで見る。途中で Colab が切れても、もう一度実行すれば続きから再開します
-# 3. 検証用の損失がいちばん低かったエポックの **アダプター** (LoRA の重み、数 MB〜数十 MB) を出力フォルダに保存する
-#
-# 読み飛ばして OK な節では、GPU のメモリの見積もり、答えの部分だけを学習するしくみ (ラベルのマスク)、QLoRA (元の重みを 4 ビットに圧縮して読み込む LoRA) も説明します。
+# 3. 学習の結果 (**アダプター**: LoRA で足した小さな重み、数 MB〜数十 MB) を出力フォルダに保存する
 #
 # **かかる時間**: Colab の T4 で 5 分ほどの見込みです (既定のモデル llm-jp-3.1-1.8b、サンプルの 40 行のうち学習用 32 行、自動で 20 エポック = 重みの更新 160 回。
 # T4 では測っていない見込みです)。実際の時間は、学習の最初の数回の更新から見積もって表示します。練習用モデルなら CPU で数分。
@@ -31,7 +29,7 @@
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 のアダプターは Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
+# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選んで「許可」を押します (結果は マイドライブ/llm-finetune-ja/ に保存されます)。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -62,7 +60,7 @@ import helpers
 MODEL = "02 と同じ"  # @param ["02 と同じ", "llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 # @markdown **EPOCHS**: データを何周学習するか。0 ならデータの行数から自動。ふつうは 2〜20。増やすとよく覚え、増やしすぎると丸暗記 (過学習) します。
 EPOCHS = 0  # @param {type:"integer"}
-# @markdown **LEARNING_RATE**: 1 回の更新で重みを動かす大きさ。LoRA では 1e-4〜3e-4 がふつう。大きいと速く覚えますが壊れやすく、小さすぎると覚えません。
+# @markdown **LEARNING_RATE**: 1 回の更新で重みを動かす大きさ。LoRA では 0.0001〜0.0003 (1e-4〜3e-4) がふつう。大きいと速く覚えますが壊れやすく、小さすぎると覚えません。
 LEARNING_RATE = 2e-4  # @param {type:"number"}
 
 # %% [markdown]
