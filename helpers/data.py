@@ -341,21 +341,21 @@ def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) 
 
 
 def model_of_01(out: Path) -> dict:
-    """{"MODEL": the model 01 answered with} (02's default when 01 has not run), for 02's "01 と同じ"."""
+    """{"MODEL": the model 01 answered with}, or {} when 01 has not run (for 02's "01 と同じ")."""
     try:
         models = pd.read_csv(Path(out) / artefacts.BASELINE, keep_default_na=False)["model"].unique()
     except (OSError, KeyError, ValueError):
         models = []
-    return {"MODEL": models[0] if len(models) == 1 else DEFAULT_SETTINGS["MODEL"]}
+    return {"MODEL": models[0]} if len(models) == 1 else {}
 
 
 def recorded_settings(out: Path) -> dict:
-    """The MODEL and MAX_LENGTH 02 recorded (02's defaults when 02 wrote none)."""
+    """The MODEL and MAX_LENGTH 02 recorded ({} when it recorded none)."""
     path = Path(out) / artefacts.PREPARED / artefacts.PREPARED_SETTINGS
     try:
-        return DEFAULT_SETTINGS | json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return dict(DEFAULT_SETTINGS)
+        return {}
 
 
 def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:

@@ -92,14 +92,15 @@ def collect(**values) -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
-def inherit(settings: SimpleNamespace, recorded: dict, notebook: str = "02") -> SimpleNamespace:
-    """Fill each field left as "`notebook` と同じ" with what that notebook recorded, and say when a form
-    value overrides the recorded one."""
-    for name, value in recorded.items():
-        current = getattr(settings, name)
+def inherit(settings: SimpleNamespace, recorded: dict, notebook: str, defaults: dict) -> SimpleNamespace:
+    """Fill each field left as "`notebook` と同じ" with what that notebook recorded (its default when it
+    has not run), saying which; a form value that differs from the recorded one is kept, and said so."""
+    for name, default in defaults.items():
+        current, value = getattr(settings, name, None), recorded.get(name, default)
         if current == f"{notebook} と同じ":
             setattr(settings, name, value)
-            print(f"{name} = {value!r}  ({notebook} で決めた値)")
-        elif current != value:
+            print(f"{name} = {value!r}  ({notebook} で決めた値)" if name in recorded else
+                  f"{name} = {value!r}  ({notebook} を実行していないので、{notebook} の既定値)")
+        elif name in recorded and current is not None and current != value:
             print(f"{name}: {notebook} では {value!r} でしたが、このノートブックの {current!r} を使います。")
     return settings

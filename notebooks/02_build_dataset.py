@@ -17,7 +17,7 @@
 # 1. 学習データを用意する。既定はサンプルの CSV で、1 行が「質問 (instruction) と答え (output)」の組です
 #    (読み飛ばして OK: ほかに Hugging Face Hub のデータセット、何往復かの会話、ただの文章、自動で作る計算問題も使えます。2B〜2E の節です)
 # 2. 中身を確かめる (壊れた行があれば、何行目をどう直せばよいかを表示します)
-# 3. 1 行が何トークンになるかを調べる (長すぎる行は学習時に切れてしまいます)
+# 3. 1 行が何 **トークン** (モデルが文章を区切って読む単位。日本語では 1〜数文字) になるかを調べる (長すぎる行は学習時に切れてしまいます)
 # 4. 学習用 (train) と検証用 (validation) に分けて、出力フォルダに保存する
 #
 # **かかる時間**: 1〜2 分。
@@ -60,7 +60,7 @@ SOURCE = "csv"  # @param ["csv", "hub", "conversations", "text", "arithmetic"]
 VALIDATION_RATIO = 0.2  # @param {type:"slider", min:0.05, max:0.5, step:0.05}
 # @markdown **SEED**: 乱数の種 (分け方や初期値が決まります)。どの値でも、同じ値なら同じ結果。
 SEED = 42  # @param {type:"integer"}
-# @markdown 03 で学習するモデル (「01 と同じ」なら 01 で選んだもの。03 は「02 と同じ」でこれを使います):
+# @markdown 03 で学習するモデル (Hugging Face でのモデルの名前。「01 と同じ」なら 01 で選んだもの、既定は質問に答えるよう調整済みの llm-jp。03 は「02 と同じ」でこれを使います):
 MODEL = "01 と同じ"  # @param ["01 と同じ", "llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 # @markdown **MAX_LENGTH**: 1 行 (質問 + 答え) のトークン数の上限。ふつうは 128〜1024。大きいと長い行も切れずに学習できますが、メモリと時間が増えます。
 MAX_LENGTH = 256  # @param {type:"integer"}
@@ -72,7 +72,7 @@ from helpers import data, env, settings
 cfg = settings.collect(SOURCE=SOURCE, VALIDATION_RATIO=VALIDATION_RATIO, SEED=SEED, MODEL=MODEL,
                        MAX_LENGTH=MAX_LENGTH)
 out = env.output_dir()
-cfg = settings.inherit(cfg, data.model_of_01(out), notebook="01")  # 「01 と同じ」を 01 で選んだモデルに
+cfg = settings.inherit(cfg, data.model_of_01(out), "01", data.DEFAULT_SETTINGS)  # 「01 と同じ」を 01 で選んだモデルに
 dataset = splits = None
 
 # %% [markdown]

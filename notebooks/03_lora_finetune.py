@@ -101,7 +101,7 @@ cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, 
 out = env.output_dir()
 env.check_drive(out, "学習")  # Colab: 結果が Drive に残らないなら、学習の前に止まる
 splits = data.load_prepared(out, prepare_default=True)  # 02 の出力がなければ、02 の既定のサンプルデータで
-cfg = settings.inherit(cfg, data.recorded_settings(out))  # 「02 と同じ」を 02 で決めた値に
+cfg = settings.inherit(cfg, data.recorded_settings(out), "02", data.DEFAULT_SETTINGS)  # 「02 と同じ」を 02 で決めた値に
 precision = env.choose_precision(cfg.MODEL)  # Colab で GPU がなければ、ここで止まって T4 の選び方を表示
 print(precision.reason)
 

@@ -87,18 +87,22 @@ def test_the_defaults_used_without_02_are_02s_form_defaults():
 
 
 def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_them(tmp_path, capsys, no_form_overrides):
-    assert data.recorded_settings(tmp_path) == data.DEFAULT_SETTINGS  # 02 not run: 02's defaults
+    assert data.recorded_settings(tmp_path) == {}  # 02 not run
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH=settings.FROM_02), {}, "02",
+                           data.DEFAULT_SETTINGS)
+    assert vars(cfg) == data.DEFAULT_SETTINGS and "02 を実行していないので、02 の既定値" in capsys.readouterr().out
     splits = data.split(data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv"), 0.2)
     data.save_prepared(splits, tmp_path, {"MODEL": "tiny", "MAX_LENGTH": 64})
     cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH=settings.FROM_02),
-                           data.recorded_settings(tmp_path))
+                           data.recorded_settings(tmp_path), "02", data.DEFAULT_SETTINGS)
     assert (cfg.MODEL, cfg.MAX_LENGTH) == ("tiny", 64)
     assert "MODEL = 'tiny'  (02 で決めた値)" in capsys.readouterr().out
-    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH="512"), data.recorded_settings(tmp_path))
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH="512"), data.recorded_settings(tmp_path),
+                           "02", data.DEFAULT_SETTINGS)
     assert cfg.MAX_LENGTH == 512 and "MAX_LENGTH: 02 では 64 でしたが、このノートブックの 512 を使います" in capsys.readouterr().out
-    assert data.model_of_01(tmp_path) == {"MODEL": data.DEFAULT_SETTINGS["MODEL"]}  # 01 not run
+    assert data.model_of_01(tmp_path) == {}  # 01 not run
     (tmp_path / "baseline_answers.csv").write_text("question,expected,answer,model\nq,e,a,Qwen/Qwen2.5-0.5B-Instruct\n")
-    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_01), data.model_of_01(tmp_path), notebook="01")
+    cfg = settings.inherit(settings.collect(MODEL=settings.FROM_01), data.model_of_01(tmp_path), "01", data.DEFAULT_SETTINGS)
     assert cfg.MODEL == "Qwen/Qwen2.5-0.5B-Instruct"  # 02 takes 01's model
     with pytest.raises(TutorialError, match="MAX_LENGTH = 'long' は整数ではありません"):
         settings.collect(MAX_LENGTH="long")
