@@ -24,7 +24,9 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
+from datetime import datetime
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,13 @@ STAMP = "tutorial_run.json"  # inside a folder: which run it came from
 NOT_IN_RUN = {"RESUME"}  # settings that do not change what is trained
 
 
+def wait_for(paths: list[Path], timeout: float = 600) -> None:
+    """In the other processes of `accelerate launch`: wait until the first one has written `paths`."""
+    deadline = time.monotonic() + timeout
+    while not all(Path(p).exists() for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def partial(path: Path) -> Path:
     """Where `path` is written before it is complete (same folder, so the final rename is atomic)."""
     path = Path(path)
@@ -64,8 +73,9 @@ def writing(path: Path):
     """Yield a temporary path to write a file or a folder into; on success it replaces `path`
     (the old one stays whole until then), on failure it is removed."""
     path, temporary = Path(path), partial(path)
-    if not is_writer():
-        yield temporary  # what `Trainer` saves only in the first process
+    if not is_writer():  # another process of `accelerate launch`: its copy is thrown away
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch) / path.name
         return
     try:
         with japanese_errors(f"{path.name} の保存"):  # a full disk, a read-only folder: what to do, in Japanese
@@ -150,13 +160,28 @@ def trained_run(out: Path) -> dict:
     return run
 
 
+def epoch_adapters(out: Path, run: dict) -> dict[int, Path]:
+    """{epoch: adapter folder} of the training `run` (03's adapter stamp) came from; none when the run's
+    folder now holds another training (RESUME off, not finished) or was deleted."""
+    folder = Path(out) / CHECKPOINTS / run["run"]
+    try:
+        same = json.loads((folder / STAMP).read_text(encoding="utf-8"))["started"] == run.get("started")
+    except (OSError, ValueError, KeyError):
+        same = False
+    if not same:
+        print(f"{folder} には 03 の adapter/ と同じ学習のエポックごとのアダプターがないので、adapter/ だけを使います。")
+        return {}
+    found = {p.name.split("-")[1]: p for p in sorted((folder / EPOCHS).glob("epoch-*"))}
+    return {int(epoch): path for epoch, path in found.items() if epoch.isdigit()}
+
+
 def save_evaluated(out: Path, adapter: Path, tokenizer, run: dict, *, checkpoint, summary) -> Path:
     """04: keep the adapter it scored (with the tokenizer, for 05) and, in its stamp, its scores."""
     with writing(Path(out) / EVALUATED) as folder:
         shutil.copytree(adapter, folder, ignore=shutil.ignore_patterns(STAMP, "README.md"))
         tokenizer.save_pretrained(folder)
-        stamp(folder, run["run"], data=run["data"], settings=run["settings"], checkpoint=checkpoint,
-              summary=summary.reset_index().to_dict("records"))
+        stamp(folder, run["run"], data=run["data"], settings=run["settings"], started=run.get("started"),
+              checkpoint=checkpoint, summary=summary.reset_index().to_dict("records"))
     return Path(out) / EVALUATED
 
 
@@ -170,7 +195,7 @@ def evaluated_run(out: Path) -> tuple[Path, dict]:
               "モデルカードに学習前後の採点を載せるには、先に 04 を実行してください。")
         return out / ADAPTER, trained
     evaluated = read_stamp(out / EVALUATED, "04_compare_after_tuning.ipynb")
-    if evaluated["run"] != trained["run"]:
+    if (evaluated["run"], evaluated.get("started")) != (trained["run"], trained.get("started")):
         raise TutorialError(f"04 が採点したのは前の学習 (実行 {evaluated['run']}) のアダプターで、03 の最新の学習 (実行 {trained['run']}) "
                             "ではありません。04 を実行し直してください (採点なしで 03 のアダプターを使うなら、"
                             f"{out / EVALUATED} を削除してから、このセルを実行し直します)。")
@@ -188,6 +213,7 @@ class Run:
     id: str       # hash of the settings and the data
     folder: Path  # checkpoints/<id>/
     data: str     # the data's fingerprint
+    started: str = ""  # when this folder's training began: tells apart trainings of one run (RESUME off)
 
 
 def start_run(out: Path, settings: dict, resume: bool = True) -> Run:
@@ -206,10 +232,10 @@ def start_run(out: Path, settings: dict, resume: bool = True) -> Run:
         print(f"RESUME がオフなので、最初から学習します。この設定の前の途中経過は {aside.name} に残しました。")
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / STAMP).exists():
-        stamp(folder, run, data=data, settings=settings, started=time.strftime("%Y-%m-%d %H:%M:%S"))
+        stamp(folder, run, data=data, settings=settings, started=datetime.now().isoformat(timespec="microseconds"))
     kept = other_runs(out, run)
     if kept:
-        print(f"設定かデータが違う前の学習 {len(kept)} 件は、{out / CHECKPOINTS} に残してあります (この学習は {run})。"
-              "要らなければフォルダごと削除して、ディスクを空けられます: "
+        print(f"ほかの学習 (設定かデータが違うもの、RESUME をオフにしたときの前の途中経過) {len(kept)} 件は、"
+              f"{out / CHECKPOINTS} に残してあります (この学習は {run})。要らなければフォルダごと削除して、ディスクを空けられます: "
               + ", ".join(f"{f.name} ({size_mb(f):,.1f} MB)" for f in kept))
-    return Run(run, folder, data)
+    return Run(run, folder, data, read_stamp(folder, "03_lora_finetune.ipynb")["started"])

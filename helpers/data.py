@@ -336,7 +336,10 @@ def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) 
     for name, part in splits.items():
         with artefacts.writing(folder / f"{name}.jsonl") as partial:
             part.to_json(partial, force_ascii=False)
-    artefacts.save(folder / artefacts.PREPARED_SETTINGS, settings or DEFAULT_SETTINGS)
+    if settings:
+        artefacts.save(folder / artefacts.PREPARED_SETTINGS, settings)
+    elif artefacts.is_writer():  # 02's defaults, prepared without 02: nothing 02 decided
+        (folder / artefacts.PREPARED_SETTINGS).unlink(missing_ok=True)
     return folder
 
 
@@ -363,7 +366,9 @@ def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
     Drive) and `prepare_default`, 02's default data is prepared as 02 would, saying so; else stop."""
     folder = Path(out) / artefacts.PREPARED
     files = {name.split(".")[0]: folder / name for name in artefacts.PREPARED_FILES}
-    if prepare_default and not any(path.exists() for path in files.values()):
+    if prepare_default and not any(path.exists() for path in files.values()) and not artefacts.is_writer():
+        artefacts.wait_for(list(files.values()))  # `accelerate launch`: the first process prepares them
+    elif prepare_default and not any(path.exists() for path in files.values()):
         print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"
               f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、先に 02 を実行してください。"
               "Colab では USE_GOOGLE_DRIVE をオンにして実行すると、02 の結果が Drive を通ってこのノートブックに届きます。")

@@ -35,7 +35,8 @@ RATES = {"exact_match_before", "exact_match_after", "exact_match", "hit_rate", "
 
 def japanese(frame: pd.DataFrame):
     """`frame` with Japanese headings and split names, rates as percentages (a Styler, for display and report.html)."""
-    shown = frame.rename(index=LABELS, columns=LABELS).rename_axis(index=LABELS.get(frame.index.name, frame.index.name))
+    shown = frame.rename(index=LABELS, columns=LABELS)
+    shown.index.names = [LABELS.get(name, name) for name in frame.index.names]  # one level or several
     rates = [LABELS.get(c, c) for c in frame.columns if c in RATES]
     numbers = [LABELS.get(c, c) for c in frame.select_dtypes("float").columns if c not in RATES]
     return shown.style.format("{:.0%}", subset=rates, na_rep="-").format("{:.3g}", subset=numbers, na_rep="-")

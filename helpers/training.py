@@ -62,7 +62,8 @@ def time_callback(measured_steps: int = 5):
             elif state.global_step == self.first + 1 + measured_steps and state.is_world_process_zero:
                 left = self._left(state)
                 print(f"最初の {measured_steps} 回の更新から見積もると、残り {state.max_steps - state.global_step} 回で約 "
-                      f"{duration(left)} (終わる目安 {time.strftime('%H:%M', time.localtime(time.time() + left))})。", flush=True)
+                      f"{duration(left)} (終わる目安 {time.strftime('%H:%M', time.localtime(time.time() + left))}。"
+                      "エポックごとの評価と保存の時間は含まないので、エポックの終わりに見積もり直します)。", flush=True)
 
         def on_epoch_end(self, args, state, control, **kwargs):
             epoch = round(state.epoch)
@@ -183,11 +184,6 @@ def epoch_adapters_callback(folder: Path):
                     model.save_pretrained(partial)
 
     return KeepEpochAdapters()
-
-
-def epoch_folders(folder: Path) -> dict[int, Path]:
-    """{epoch: adapter folder} saved by `epoch_adapters_callback`."""
-    return {int(p.name.split("-")[1]): p for p in sorted(Path(folder).glob("epoch-*")) if p.name.split("-")[1].isdigit()}
 
 
 def checkpoint_choice(choice, epochs: dict[int, Path]) -> str | int:

@@ -326,7 +326,7 @@ from helpers import generation
 
 with artefacts.writing(out / artefacts.ADAPTER) as folder:
     trainer.save_model(str(folder))
-    artefacts.stamp(folder, run.id, data=run.data, settings=vars(cfg), best_epoch=best,
+    artefacts.stamp(folder, run.id, data=run.data, settings=vars(cfg), started=run.started, best_epoch=best,
                     log_history=trainer.state.log_history)
 artefacts.save(out / artefacts.SETTINGS, vars(cfg))  # `python -m helpers.train --config` でも同じ学習ができます
 sample = splits["train"].select(range(min(3, len(splits["train"]))))

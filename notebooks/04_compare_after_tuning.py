@@ -100,7 +100,7 @@ adapter_dir = env.require(out / artefacts.ADAPTER, "03_lora_finetune.ipynb")
 splits = data.load_prepared(out)
 run = artefacts.trained_run(out)  # 03 のアダプターに書かれた学習の記録。02 のデータがそのあと変わっていたら、ここで止まる
 trained = SimpleNamespace(**run["settings"])  # 03 のフォームの値
-epochs = training.epoch_folders(out / artefacts.CHECKPOINTS / run["run"] / artefacts.EPOCHS)
+epochs = artefacts.epoch_adapters(out, run)  # この学習のエポックごとのアダプター
 choice = training.checkpoint_choice(cfg.CHECKPOINT, epochs)
 precision = env.choose_precision(trained.MODEL)
 env.check_drive(out, "評価")
@@ -162,6 +162,7 @@ if epochs and not data.is_text(splits):
     choice = recommended if choice == "recommended" else choice
 if choice in ("recommended", "adapter"):  # text のデータか、エポックごとのアダプターがないとき
     choice, chosen_dir = "adapter", adapter_dir
+    model.set_adapter("adapter")
 else:
     chosen_dir = epochs[choice]
     model.load_adapter(chosen_dir, adapter_name="chosen")
@@ -192,7 +193,7 @@ if data.is_text(splits):
     trained_answers = []
 else:
     question_sets = {name: (*data.last_turns(rows), True) for name, rows in evaluated.items()}
-    known = set(question_sets["train"][2]) | set(question_sets["heldout"][2])
+    known = set(data.last_turns(splits["train"])[2]) | set(data.last_turns(splits["validation"])[2])  # 全部の行から
     control = control[~control["question"].isin(known)]
     heldout_prompts, heldout_expected, _, _ = question_sets["heldout"]
     with model.disable_adapter():
@@ -259,7 +260,8 @@ elif len(style):
     display(scores.japanese(style))
 else:
     style = pd.DataFrame()
-    print("学習した答えに共通する終わり方がないので、この節は飛ばします (STYLE_ENDING で決めることもできます)。")
+    print("text のデータでは口調は測りません。" if data.is_text(splits) else
+          "学習した答えに共通する終わり方がないので、この節は飛ばします (STYLE_ENDING で決めることもできます)。")
 
 # %% [markdown]
 # ## 7. 答えが数のとき (計算問題、価格、高さなど。数の答えでなければ読み飛ばして OK)

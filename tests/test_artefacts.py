@@ -56,12 +56,12 @@ def test_a_run_is_named_by_its_settings_and_data_and_other_runs_are_kept(tmp_pat
     (first.folder / "checkpoint-8").mkdir()
     assert artefacts.start_run(tmp_path, SETTINGS | {"RESUME": False}).id == first.id  # RESUME changes nothing trained
     assert artefacts.start_run(tmp_path, SETTINGS).folder == first.folder
-    assert "前の学習" not in capsys.readouterr().out  # nothing else to list
+    assert "ほかの学習" not in capsys.readouterr().out  # nothing else to list
 
     changed = artefacts.start_run(tmp_path, SETTINGS | {"EPOCHS": 4})
     assert changed.id != first.id and (first.folder / "checkpoint-8").exists()  # the other run is kept
     printed = capsys.readouterr().out
-    assert "前の学習" in printed and first.id in printed and "削除" in printed
+    assert "ほかの学習" in printed and first.id in printed and "削除" in printed
     prepare(tmp_path, rows="other data")
     assert artefacts.start_run(tmp_path, SETTINGS).id != first.id  # same settings, new data: a new run
     assert json.loads((changed.folder / artefacts.STAMP).read_text())["settings"]["EPOCHS"] == 4
@@ -153,3 +153,25 @@ def test_a_full_disk_while_saving_names_the_file_and_leaves_no_partial(tmp_path,
         artefacts.save(tmp_path / "summary.csv", "new")
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"] and (tmp_path / "summary.csv").read_text() == "old"
+
+
+def test_only_the_first_process_writes_under_accelerate_launch(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    with artefacts.writing(tmp_path / "adapter") as scratch:
+        scratch.mkdir()
+        (scratch / "weights").write_text("from process 1")
+        assert tmp_path not in scratch.parents  # not the first process's partial folder
+    artefacts.save(tmp_path / "summary.csv", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_04_uses_the_epoch_adapters_of_the_training_its_adapter_came_from(tmp_path, capsys):
+    prepare(tmp_path)
+    run = artefacts.start_run(tmp_path, SETTINGS)
+    (run.folder / "epochs" / "epoch-001").mkdir(parents=True)
+    adapter(tmp_path, run, started=run.started)
+    assert list(artefacts.epoch_adapters(tmp_path, artefacts.trained_run(tmp_path))) == [1]
+    again = artefacts.start_run(tmp_path, SETTINGS, resume=False)  # same run, a new training, not finished
+    assert again.id == run.id and again.started != run.started
+    assert artefacts.epoch_adapters(tmp_path, artefacts.trained_run(tmp_path)) == {}
+    assert "adapter/ だけを使います" in capsys.readouterr().out

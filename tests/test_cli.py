@@ -104,7 +104,7 @@ def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resu
     assert before[1] != run_20 and (out / artefacts.CHECKPOINTS / before[1] / "epochs" / "epoch-002").is_dir()
 
     printed = run([sys.executable, *command(config, out)])
-    assert "から再開します" in printed and f"前の学習 1 件は、{out / artefacts.CHECKPOINTS} に残してあります" in printed
+    assert "から再開します" in printed and f"1 件は、{out / artefacts.CHECKPOINTS} に残してあります" in printed
     assert before[1] in printed  # named, so it can be deleted by hand
     resumed, whole = final_losses(out), final_losses(whole_out)
     assert list(resumed.index) == list(whole.index) == list(range(1, 21))

@@ -74,6 +74,7 @@ def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_p
     dataset = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
     assert loaded["validation"].to_list() == data.split(dataset, 0.2, seed=42)["validation"].to_list()
     assert (tmp_path / "prepared" / "train.jsonl").is_file()
+    assert data.recorded_settings(tmp_path) == {}  # 02's defaults prepared by 03: nothing 02 decided
 
 
 def test_the_defaults_used_without_02_are_02s_form_defaults():

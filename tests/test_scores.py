@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from helpers import scores
@@ -36,3 +37,12 @@ def test_comparison_and_summary_on_known_rows():
     assert summary.loc["control", "leaked_trained_answers"] == 1
     assert list(train.columns[:5]) == ["split", "question", "expected", "before", "after"]
     assert "train" in scores.headline(pd.concat([train, control]))
+
+
+def test_tables_are_shown_in_japanese_with_percentages_whatever_their_index():
+    summary = pd.DataFrame({"rows": [2], "exact_match_after": [0.5]}, index=pd.Index(["heldout"], name="split"))
+    html = scores.japanese(summary).to_html()
+    assert "完全一致 (学習後)" in html and "学習に使わなかった質問" in html and "50%" in html and "区分" in html
+    breakdown = pd.DataFrame({"問題数": [3], "学習後": [1 / 3]},
+                             index=pd.MultiIndex.from_tuples([("+", "1桁")], names=["演算", "桁数"]))
+    assert "33%" in scores.japanese(breakdown).to_html()  # arithmetic's two-level index
