@@ -1,14 +1,17 @@
 """Keep the notebooks in step with their `.py` sources and run them headless.
 
-    python -m helpers.notebooks sync   # write the repository URL into README and notebooks, regenerate .ipynb
+    python -m helpers.notebooks sync   # write the shared cells and the repository URL into the sources, regenerate .ipynb
     python -m helpers.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
-from them without outputs. The repository URL lives only in `pyproject.toml`.
+from them without outputs. What every notebook repeats for its reader is written into the sources
+from one place: the setup cell from `notebooks/setup_cell.py`, the MODEL dropdown from
+`models.CHOICES`, the repository URL from `pyproject.toml`.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -17,12 +20,17 @@ from pathlib import Path
 
 from .artefacts import COMPARISON
 from .env import REPO_ROOT
+from .models import CHOICES
+from .settings import FROM_01, FROM_02
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # What `make demo` and the test suite set: the offline tiny model, with settings it learns with.
 TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3"}
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 _GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
+SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"
+_SETUP = re.compile(r"^# @title 0\. セットアップ.*?^import helpers\n", re.S | re.M)
+_MODEL = re.compile(r'^(MODEL = "[^"]*"  # @param )(\[[^\]]*\])', re.M)
 
 
 def sources() -> list[Path]:
@@ -40,6 +48,16 @@ def with_url(text: str, url: str) -> str:
     return _GITHUB.sub(lambda m: m.group(1) + slug, text)
 
 
+def generated(text: str) -> str:
+    """A notebook source with its setup cell and MODEL dropdown written from their one place."""
+    text = _SETUP.sub(lambda _: SETUP_CELL.read_text(encoding="utf-8"), text, count=1)
+
+    def dropdown(match):
+        same = [o for o in json.loads(match.group(2)) if o in (FROM_01, FROM_02)]  # "02 と同じ" and the like stay first
+        return match.group(1) + json.dumps(same + CHOICES, ensure_ascii=False)
+    return _MODEL.sub(dropdown, text)
+
+
 def render(source: Path):
     """The notebook a `.py` source stands for, with the current repository URL."""
     import jupytext
@@ -51,10 +69,12 @@ def render(source: Path):
 
 
 def sync() -> None:
-    """Write the URL into README and the `.py` sources, then regenerate every `.ipynb`."""
+    """Write the shared cells and the URL into the `.py` sources (and the URL into README), then
+    regenerate every `.ipynb`."""
     import jupytext
-    for path in [REPO_ROOT / "README.md", *sources()]:
-        path.write_text(with_url(path.read_text(encoding="utf-8"), repo_url()), encoding="utf-8")
+    for path in [REPO_ROOT / "README.md", SETUP_CELL, *sources()]:
+        text = with_url(path.read_text(encoding="utf-8"), repo_url())
+        path.write_text(generated(text) if path in sources() else text, encoding="utf-8")
     for source in sources():
         jupytext.write(render(source), source.with_suffix(".ipynb"))
         print(f"{source.with_suffix('.ipynb').name} を更新しました")

@@ -49,6 +49,15 @@ def setup_cell(source):
     return code[0].source
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_repeated_cells_are_written_from_one_place(source):
+    text = source.read_text(encoding="utf-8")
+    assert notebooks.generated(text) == text, "run `make notebooks`"
+    assert notebooks.SETUP_CELL.read_text(encoding="utf-8") in text
+    drifted = text.replace('REPO_DIR = "/content/"', 'REPO_DIR = "/tmp/"').replace('"tiny"]', '"tiny", "me/other"]')
+    assert drifted != text and notebooks.generated(drifted) == text  # sync puts both back
+
+
 def test_same_setup_cell_everywhere():
     first = setup_cell(SOURCES[0])
     assert "# @title 0. セットアップ" in first and f'REPO_URL = "{notebooks.repo_url()}"' in first
