@@ -97,8 +97,6 @@ def writing(path: Path):
 
 def save(path: Path, content, **options) -> Path:
     """Write a table (`to_csv` options), a figure, a dict (JSON) or text to `path`, whole or not at all."""
-    if not is_writer():
-        return Path(path)
     with writing(path) as temporary:
         if hasattr(content, "to_csv"):
             content.to_csv(temporary, **options)

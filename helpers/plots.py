@@ -6,7 +6,9 @@ import matplotlib_fontja  # noqa: F401  (importing it makes IPAexGothic matplotl
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-METHODS = {"before": "学習前", "greedy": "学習後 (greedy)", "top_k": "学習後 (top-k 重み付き)"}
+from .scores import LABELS
+
+METHODS = LABELS | {"before": "学習前"}  # the legend of predicted_vs_true
 
 
 def loss_history(log_history: list[dict]) -> pd.DataFrame:

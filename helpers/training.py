@@ -121,9 +121,9 @@ def last_complete_checkpoint(folder: Path) -> str | None:
         problem = damage(checkpoint)
         if problem is None:
             return str(checkpoint)
-        if is_main_process():
+        if artefacts.is_writer():
             print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
-    if numbered and is_main_process():
+    if numbered and artefacts.is_writer():
         print("使えるチェックポイントがないので、最初から学習します。")
     return None
 
@@ -161,10 +161,6 @@ def peak_memory_mb() -> float:
 def world_size() -> int:
     """Processes in this run (`torchrun` / `accelerate launch` set WORLD_SIZE; 1 otherwise)."""
     return int(os.environ.get("WORLD_SIZE", 1))
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", 0)) == 0
 
 
 def device_map(device: str):

@@ -203,3 +203,25 @@ def test_batched_left_padded_answers_equal_one_at_a_time(pair):
     batched = answer(model, tokenizer, prompts, max_new_tokens=24, batch_size=len(prompts))
     assert batched == [answer(model, tokenizer, [p], max_new_tokens=24)[0] for p in prompts] == expected
 
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_the_servers_streamed_deltas_add_up_to_each_trained_answer(pair):
+    """Byte-level tokenizers split a Japanese character over several tokens: the server must not send
+    half a character, nor take back anything sent, with stop strings or without."""
+    from helpers.serve import Texts
+    tokenizer = tokenizer_for(pair)
+    for messages in conversations(pair):
+        for turn in assistant_turns(messages):
+            prompt = prompt_ids(tokenizer, messages[:turn])
+            ids = encode(tokenizer, format_chat(tokenizer, messages[:turn + 1], add_generation_prompt=False))
+            answer_ids, wanted = ids[len(prompt):], messages[turn]["content"]
+            for stops in ([], ["です"], ["の色"]):
+                texts, streamed = Texts(tokenizer, stops), ""
+                for token in answer_ids:
+                    texts.add([token])
+                    streamed += texts.delta()
+                    assert "\ufffd" not in streamed and texts.text().startswith(streamed), (pair, streamed)
+                streamed += texts.delta(final=True)
+                cuts = [wanted.find(s) for s in stops if s in wanted]
+                assert streamed == texts.text() == (wanted[:min(cuts)] if cuts else wanted), (pair, stops)
