@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+import pandas as pd
+
 from .errors import TutorialError
+from .scores import parse_number
 
 OPERATIONS = {"+": ("+", "たす"), "-": ("-", "ひく"), "×": ("×", "かける"), "÷": ("÷", "わる")}
 
@@ -116,3 +119,23 @@ def generate(train_size: int, test_size: int, spec: Spec, seed: int = 0) -> tupl
         seen.add(text)
         rows.append({"instruction": text, "output": fmt(answer), "op": op, "a": fmt(a), "b": fmt(b)})
     return rows[:train_size], rows[train_size:]
+
+
+def _digits(a: float, b: float) -> str:
+    widths = sorted({len(str(int(abs(a)))), len(str(int(abs(b))))})
+    return "と".join(f"{w}桁" for w in widths)
+
+
+def breakdown(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy before/after by operation and digit mix, for rows whose question is a problem."""
+    parsed = table["question"].map(parse_question)
+    rows = table[parsed.notna()].copy()
+    if rows.empty:
+        return pd.DataFrame()
+    rows["演算"] = [p[1] for p in parsed.dropna()]
+    rows["桁数"] = [_digits(p[0], p[2]) for p in parsed.dropna()]
+    for when in ("before", "after"):
+        rows[f"{when}_ok"] = [parse_number(a) is not None and abs(parse_number(a) - parse_number(e)) < 1e-9
+                              for a, e in zip(rows[when], rows["expected"])]
+    return rows.groupby(["演算", "桁数"]).agg(問題数=("question", "size"), 学習前=("before_ok", "mean"),
+                                           学習後=("after_ok", "mean")).round(3)

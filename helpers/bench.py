@@ -1,106 +1,165 @@
-"""`make bench`: the tutorial's batching against a naive baseline, side by side in one run.
+"""`make bench`: how fast notebook 03 trains, against the ways a user would otherwise batch, in one run.
 
-    python -m helpers.bench          # tiny model on CPU
-    python -m helpers.bench --gpu    # a 1.8B-shaped Llama (random weights) under T4 limits: fp16, 15 GiB
+    python -m helpers.bench          # the tiny model on CPU
+    python -m helpers.bench --gpu    # llm-jp-3 1.8B's shape (random weights), fp16, under a T4's 15 GiB
 
-tutorial: pad each batch only to its longest row, rows of similar length batched together
-(`group_by_length`). naive: every row padded to MAX_LENGTH, random order. Both train on the same
-rows for the same epochs; tokens/s counts real tokens, not padding. Each runs in its own process
-so that peak memory is its own. Results also go to outputs/bench.json.
+The same rows (the fictional facts and the sample text's paragraphs: 17 to ~100 tokens), epochs,
+LoRA and seed for each way of batching:
+
+    pad_to_max  every row padded to MAX_LENGTH, random order
+    hf_default  Hugging Face's default, the peer: `DataCollatorForSeq2Seq` pads each batch to its longest row, random order
+    tutorial    notebook 03's settings (`TUTORIAL`)
+    packed      padding-free: a batch's rows joined into one row (`DataCollatorWithFlattening`), positions
+                restarting at each; correct with SDPA when the model keeps no cache (tests/test_packing.py)
+
+tokens/s counts real tokens, not padding. Each runs in its own process, so its peak memory is its own
+(GPU: reserved by torch; CPU: the process's peak resident memory above what it had before the model),
+printed beside 03's estimate. Results go to bench.json in the output folder.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq,
+                          DataCollatorWithFlattening, Trainer, TrainingArguments, set_seed)
 
+from . import data, env, memory, models, tiny
 from .env import REPO_ROOT
+from .prompts import IGNORE_INDEX, ensure_pad_token, qa_messages, training_example
 
-MAX_LENGTH = 256
+# padding ("max_length", "longest" or "packed") and order of the rows
+MODES = {"pad_to_max": ("max_length", "random"), "hf_default": ("longest", "random"),
+         "tutorial": ("longest", "group_by_length"), "packed": ("packed", "random")}
+TUTORIAL = MODES["tutorial"]  # what notebook 03 does (tests/test_packing.py checks its source)
+PEER = "hf_default"
+MAX_LENGTH, BATCH, LORA_R = 256, 8, 8
 T4_MEMORY = 15 * 2**30
-LLAMA_1_8B = dict(vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
-                  num_attention_heads=16, num_key_value_heads=16, tie_word_embeddings=False)
+# Random-weight models of real shapes: the default model's for the GPU bench, and a mid-size Llama whose
+# memory a CPU can measure in seconds (tests/test_packing.py compares it with 03's estimate).
+SHAPES = {"1.8b": models.LLM_JP_1_8B,
+          "mid": models.LLM_JP_1_8B | dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
+                                           num_attention_heads=8, num_key_value_heads=8, vocab_size=32000)}
 
 
 def rows() -> list[tuple[str, str]]:
     """The sample facts plus the sample text's paragraphs as answers: lengths from ~17 to ~100 tokens."""
-    from . import data
     facts = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
     text = data.load_text(REPO_ROOT / "datasets" / "sample_text_ja.txt")["text"]
     return list(zip(facts["instruction"], facts["output"])) + [(f"{t[:6]}… の続きを書いてください。", t) for t in text]
 
 
-def measure(mode: str, gpu: bool) -> dict:
-    from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, LlamaConfig,
-                              LlamaForCausalLM, Trainer, TrainingArguments, set_seed)
+def collator(padding: str, tokenizer, max_length: int = MAX_LENGTH):
+    """How a batch is made: padded to `max_length`, padded to its longest row, or packed into one row."""
+    if padding == "packed":
+        return DataCollatorWithFlattening(separator_id=IGNORE_INDEX)
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, max_length=max_length,
+                                  padding="max_length" if padding == "max_length" else True)
 
-    from . import tiny
-    from .env import prepare_cpu
-    from .prompts import ensure_pad_token, qa_messages, training_example
 
+def random_model(shape: str, dtype) -> str:
+    """A folder with a random-weight model of `shape` (built once), so that it loads like a real one."""
+    folder = tiny.cache_dir() / "bench" / f"{shape}-{str(dtype).removeprefix('torch.')}"
+    if not (folder / "config.json").exists():
+        values = dict(SHAPES[shape])
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(values.pop("model_type"), **values), dtype=dtype)
+        model.save_pretrained(folder)
+    return str(folder)
+
+
+def resident_mb() -> float:
+    """This process's peak resident memory so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int = MAX_LENGTH, epochs: int = 10,
+            four_bit: bool = False, gradient_checkpointing: bool = False) -> dict:
+    """Train LoRA on `rows()` batched the `mode` way; real tokens/s, peak memory and 03's estimate."""
+    padding, order = MODES[mode]
     set_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny.path())
-    ensure_pad_token(tokenizer)
+    gpu = torch.cuda.is_available()
     if gpu:
         torch.cuda.set_per_process_memory_fraction(min(1.0, T4_MEMORY / torch.cuda.get_device_properties(0).total_memory))
-        config = LlamaConfig(**LLAMA_1_8B, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                             pad_token_id=tokenizer.pad_token_id)
-        model = LlamaForCausalLM(config).to(torch.float16).cuda()
-    else:
-        prepare_cpu()
-        model = AutoModelForCausalLM.from_pretrained(tiny.path())
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
-    examples = [training_example(tokenizer, qa_messages(q, a), MAX_LENGTH) for q, a in rows()]
+    precision = env.choose_precision(shape, capability=(7, 5) if gpu else None)  # a T4's: fp16
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path())
+    ensure_pad_token(tokenizer)
+    examples = [training_example(tokenizer, qa_messages(q, a), max_length) for q, a in rows()]
     dataset = Dataset.from_list([{k: e[k] for k in ("input_ids", "attention_mask", "labels")} for e in examples])
-    naive = mode == "naive"
-    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100,
-                                      padding="max_length" if naive else True, max_length=MAX_LENGTH)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=8,
-                             num_train_epochs=2 if gpu else 10, learning_rate=2e-4, save_strategy="no",
-                             logging_strategy="no", report_to="none", seed=0, fp16=gpu, use_cpu=not gpu,
-                             train_sampling_strategy="random" if naive else "group_by_length",
-                             include_num_input_tokens_seen="non_padding", disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    before = resident_mb()
+    path = models.resolve(shape) if shape == "tiny" else random_model(shape, precision.dtype)
+    model = models.load(path, precision, four_bit=four_bit)
+    model.config.use_cache = False  # as in 03: no cache while training (packed rows need it so)
+    model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear",
+                                             task_type="CAUSAL_LM"))
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, num_train_epochs=epochs,
+                             learning_rate=2e-4, save_strategy="no", logging_strategy="no", report_to="none", seed=0,
+                             fp16=precision.fp16, bf16=precision.bf16, use_cpu=not gpu, train_sampling_strategy=order,
+                             gradient_checkpointing=gradient_checkpointing, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator(padding, tokenizer, max_length))
+    env.prepare_cpu()
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    from .training import peak_memory_mb
-    return {"tokens_per_s": round(trainer.state.num_input_tokens_seen / seconds, 1),
-            "peak_mem_mb": round(peak_memory_mb(), 1), "seconds": round(seconds, 2),
-            "real_tokens": int(trainer.state.num_input_tokens_seen)}
+    real_tokens = epochs * sum(len(e["input_ids"]) for e in examples)
+    peak = torch.cuda.max_memory_reserved() / 2**20 if gpu else resident_mb() - before
+    parts = memory.estimate(memory.shape(model.config), lora_r=LORA_R, batch_size=batch, max_length=max_length,
+                            four_bit=four_bit, weight_bytes=torch.finfo(precision.dtype).bits // 8,
+                            gradient_checkpointing=gradient_checkpointing)
+    parts.pop("cuda_context")  # neither measure counts it
+    return {"tokens_per_s": round(real_tokens / seconds, 1), "peak_mem_mb": round(peak, 1), "real_tokens": real_tokens,
+            "estimate_mb": round(sum(parts.values()) / 2**20, 1), "seconds": round(seconds, 2)}
+
+
+def run_one(mode: str, **options) -> dict:
+    """`measure` in a fresh process (its own peak memory)."""
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+    child = subprocess.run([sys.executable, "-m", "helpers.bench", "--one", mode, *flags],
+                           capture_output=True, text=True, cwd=REPO_ROOT)
+    if child.returncode:
+        raise RuntimeError(f"{mode}: {child.stderr[-3000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--gpu", action="store_true", help="1.8B-shaped Llama, fp16, 15 GiB cap (needs CUDA)")
-    parser.add_argument("--one", choices=["tutorial", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--gpu", action="store_true", help="llm-jp-3 1.8B の形 (重みは乱数)、fp16、15 GiB まで (CUDA が必要)")
+    parser.add_argument("--four-bit", type=lambda v: v.lower() == "true", default=False, help="4 ビット (QLoRA) で読み込む")
+    parser.add_argument("--gradient-checkpointing", type=lambda v: v.lower() == "true", default=False)
+    parser.add_argument("--one", choices=MODES, help=argparse.SUPPRESS)  # a child process: one measure as JSON
+    parser.add_argument("--shape", default="tiny", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=BATCH, help=argparse.SUPPRESS)
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:  # child process: one measurement as JSON on the last line
-        print(json.dumps(measure(args.one, args.gpu)))
+    options = {"four_bit": args.four_bit, "gradient_checkpointing": args.gradient_checkpointing}
+    if args.one:
+        print(json.dumps(measure(args.one, args.shape, args.batch, args.max_length, args.epochs, **options)))
         return {}
-    results = {}
-    for mode in ("tutorial", "naive"):
-        child = subprocess.run([sys.executable, "-m", "helpers.bench", "--one", mode] + (["--gpu"] if args.gpu else []),
-                               capture_output=True, text=True, cwd=REPO_ROOT, check=True)
-        results[mode] = json.loads(child.stdout.strip().splitlines()[-1])
-    results["speedup"] = round(results["tutorial"]["tokens_per_s"] / results["naive"]["tokens_per_s"], 2)
-    results["memory_ratio"] = round(results["naive"]["peak_mem_mb"] / results["tutorial"]["peak_mem_mb"], 2)
-    results["setup"] = ("1.8B-shaped Llama, fp16, 15 GiB cap" if args.gpu else "tiny model, CPU") + f", max_length {MAX_LENGTH}"
-    out = REPO_ROOT / "outputs"
-    out.mkdir(exist_ok=True)
-    (out / ("bench-gpu.json" if args.gpu else "bench.json")).write_text(json.dumps(results, indent=2))
-    print(f"{results['setup']}")
-    print(f"{'':10} {'tokens/s':>10} {'peak MiB':>10}")
-    for mode in ("tutorial", "naive"):
-        print(f"{mode:10} {results[mode]['tokens_per_s']:>10,.0f} {results[mode]['peak_mem_mb']:>10,.0f}")
-    print(f"速さ {results['speedup']}× / メモリ {results['memory_ratio']}× 少ない (naive ÷ tutorial)")
+    if args.gpu and not torch.cuda.is_available():
+        parser.error("--gpu には CUDA の GPU が必要です")
+    run = {"shape": "1.8b", "epochs": 2} if args.gpu else {}
+    results = {mode: run_one(mode, **run, **options) for mode in MODES}
+    results["setup"] = {"model": "llm-jp-3 1.8B shape, random weights, fp16, 15 GiB cap" if args.gpu else "tiny (CPU, fp32)",
+                        "device": torch.cuda.get_device_name() if args.gpu else "CPU", "rows": len(rows()),
+                        "lengths": f"17-{MAX_LENGTH} tokens, MAX_LENGTH {MAX_LENGTH}", "batch": BATCH, "lora_r": LORA_R} | options
+    results["tutorial_over_hf_default"] = round(results["tutorial"]["tokens_per_s"] / results[PEER]["tokens_per_s"], 2)
+    path = env.output_dir() / ("bench-gpu.json" if args.gpu else "bench.json")
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(results["setup"], ensure_ascii=False))
+    print(f"{'':12} {'tokens/s':>10} {'peak MiB':>10} {'estimate MiB':>13}")
+    for mode in MODES:
+        row = results[mode]
+        print(f"{mode:12} {row['tokens_per_s']:>10,.0f} {row['peak_mem_mb']:>10,.0f} {row['estimate_mb']:>13,.0f}")
+    print(f"03 の設定は Hugging Face の既定 (hf_default) の {results['tutorial_over_hf_default']} 倍の速さ ({path})")
     return results
 
 

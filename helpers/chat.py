@@ -1,6 +1,8 @@
 """Ask your own question and see the base and tuned answers side by side."""
 from __future__ import annotations
 
+import html
+
 from .generation import answer
 
 EXIT_WORDS = ("終了", "exit", "quit", "q")
@@ -16,7 +18,7 @@ def both(model, tokenizer, question: str, **generate_kwargs) -> tuple[str, str]:
 def box(model, tokenizer, **generate_kwargs):
     """An ipywidgets text box; without ipywidgets, a plain input() loop."""
     try:
-        import ipywidgets as widgets
+        import ipywidgets as widgets  # optional: without it, a plain input() loop
     except ImportError:
         return loop(model, tokenizer, **generate_kwargs)
     text = widgets.Text(placeholder="質問を入力して Enter か「聞く」を押してください", layout=widgets.Layout(width="70%"))
@@ -47,5 +49,4 @@ def loop(model, tokenizer, ask=input, show=print, **generate_kwargs) -> None:
 
 
 def _escape(text: str) -> str:
-    import html
     return html.escape(text).replace("\n", "<br>")

@@ -15,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"
 UPLOADS = Path("/content")  # where Colab's file pane puts uploaded files
+# Where the results go, when not outputs/ or Drive (TUTORIAL_<NAME> is kept for the form values)
+OUTPUT_VARIABLE = "FINETUNE_OUTPUT_DIR"
 T4_MENU = "メニューの「ランタイム」→「ランタイムのタイプを変更」→「T4 GPU」を選んで保存し、最初のセルから実行し直してください"
 DRIVE_HINT = ("Colab ではノートブックごとに別のランタイムになり、前のノートブックのファイルは残りません。"
               "前のノートブック ({notebook}) を、セットアップのセルの USE_GOOGLE_DRIVE をオンにしてもう一度実行すると、"
@@ -73,9 +75,12 @@ def describe() -> dict:
 
 
 def output_dir() -> Path:
-    """`TUTORIAL_OUTPUT_DIR`, else Google Drive when mounted (survives a disconnect), else `outputs/`."""
-    if os.environ.get("TUTORIAL_OUTPUT_DIR"):
-        path = Path(os.environ["TUTORIAL_OUTPUT_DIR"])
+    """`FINETUNE_OUTPUT_DIR`, else Google Drive when mounted (survives a disconnect), else `outputs/`."""
+    if "TUTORIAL_OUTPUT_DIR" in os.environ:  # its name until November 2026: not to be ignored silently
+        raise TutorialError(f"環境変数 TUTORIAL_OUTPUT_DIR は {OUTPUT_VARIABLE} に名前が変わりました "
+                            "(TUTORIAL_ で始まる名前はフォームの値の上書きだけに使います)。名前を変えて設定し直してください。")
+    if os.environ.get(OUTPUT_VARIABLE):
+        path = Path(os.environ[OUTPUT_VARIABLE])
     elif DRIVE_ROOT.is_dir():
         path = DRIVE_ROOT / DRIVE_FOLDER
     else:
@@ -126,3 +131,13 @@ def prepare_cpu() -> None:
     """On CPU, flush denormals: tiny-model training gets several times faster."""
     if not torch.cuda.is_available():
         torch.set_flush_denormal(True)
+
+
+def world_size() -> int:
+    """Processes in this run (`torchrun` / `accelerate launch` set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", 1))
+
+
+def device_map(device: str):
+    """Where `from_pretrained` puts the model: this process's GPU (one per process under DDP) or CPU."""
+    return {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else device

@@ -43,7 +43,7 @@ def _advice(exc: OSError, what: str) -> str:
                 "ランタイムを再起動し、セットアップのセルから実行し直して Drive をマウントし直してください。")
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         return (f"{exc.filename or what} を使えません (読み取り専用か、権限がありません)。"
-                "書き込めるフォルダを出力フォルダにしてください (環境変数 TUTORIAL_OUTPUT_DIR。Colab では Drive をマウント)。")
+                "書き込めるフォルダを出力フォルダにしてください (環境変数 FINETUNE_OUTPUT_DIR。Colab では Drive をマウント)。")
     if status in (401, 403):
         return (f"Hugging Face に拒否されました ({what})。トークンがない、無効、または書き込み (write) の権限がない、"
                 "あるいはアップロード先の REPO_ID が自分のユーザー名 (か、権限のある組織) でない、のどれかです。"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from .evaluate import parse_number
+from .scores import parse_number
 from .prompts import (IGNORE_INDEX, answer_text, as_messages, encode, ensure_pad_token, prompt_ids, stop_ids,
                       text_blocks, training_example)
 

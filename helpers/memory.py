@@ -1,14 +1,18 @@
-"""Will it fit? A training-memory estimate from the model's config alone (no weights downloaded).
+"""Will it fit? A training-memory estimate from the model's config alone (no weights downloaded),
+and the peak that training really reached.
 
 weights + LoRA adapter + its gradients + optimizer state + activations (+ logits), compared with
 the GPU's free memory, with advice when it will not fit.
 """
 from __future__ import annotations
 
+import resource
+import sys
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
+from transformers import AutoModelForCausalLM
 
 GiB = 2**30
 CUDA_CONTEXT = 0.5 * GiB  # CUDA/cuBLAS workspace that every process pays
@@ -25,7 +29,6 @@ class Shape:
 
 def shape(config) -> Shape:
     """Count parameters and Linear shapes on the meta device (no memory, no download)."""
-    from transformers import AutoModelForCausalLM
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     head = model.get_output_embeddings()
@@ -42,8 +45,8 @@ def estimate(s: Shape, *, lora_r: int, batch_size: int, max_length: int, four_bi
     lora = s.lora_params * lora_r
     # per layer and token, Korthikanti et al. (2022) give ~34·h bytes of fp16 activations (attention
     # scores are not stored with SDPA); checkpointing keeps only each layer's input plus one layer.
-    per_layer = 34 * s.hidden * tokens
-    activations = (s.layers * 2 * s.hidden * tokens + per_layer) if gradient_checkpointing else s.layers * per_layer
+    per_layer = 34 * s.hidden * tokens * weight_bytes / 2  # in the compute dtype: fp32 on a CPU doubles it
+    activations = (s.layers * 2 * s.hidden * tokens * weight_bytes / 2 + per_layer) if gradient_checkpointing else s.layers * per_layer
     return {
         "weights": s.params * (0.5 * 1.03 if four_bit else weight_bytes),  # NF4 + double-quant constants
         "adapter": lora * 4,                                                  # fp32
@@ -84,3 +87,11 @@ def advice(parts: dict, free_bytes: int | None, *, four_bit: bool, gradient_chec
     tips.append(f"MAX_LENGTH を短く (今 {max_length}; 02 のトークン数の分布を見て決める)")
     return (f"推定 {total / GiB:.1f} GiB / 空き {free_bytes / GiB:.1f} GiB: 足りない見込みです。次の順に試してください:\n"
             + "\n".join(f"  {i}. {tip}" for i, tip in enumerate(tips, 1)))
+
+
+def measured_peak_mb() -> float:
+    """Peak GPU memory allocated by torch, or this process's peak resident memory on CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10

@@ -1,7 +1,10 @@
-"""Which model to load: a Hub id, a local folder, or `tiny` (built offline from this repo)."""
+"""Which model to load, and how: a Hub id, a local folder, or `tiny` (built offline from this repo)."""
 from __future__ import annotations
 
 from pathlib import Path
+
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
 # Models a free Colab T4 can fine-tune (see README); the notebook field also accepts any id.
 CHOICES = [
@@ -12,12 +15,28 @@ CHOICES = [
     "tiny",
 ]
 TINY = "tiny"
+# The default model's shape (llm-jp-3 1.8B, a Llama), for memory estimates and benchmarks without its weights.
+LLM_JP_1_8B = dict(model_type="llama", vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
+                   num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=4096, rms_norm_eps=1e-5,
+                   rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=4)
 
 
 def resolve(model: str) -> str:
     """A path or Hub id `from_pretrained` accepts; `tiny` builds (once) the offline model."""
     model = model.strip()
     if model == TINY:
-        from . import tiny
+        from . import tiny  # here, not at the top: tiny imports env, which imports this module
         return str(tiny.path())
     return str(Path(model).expanduser()) if Path(model).expanduser().is_dir() else model
+
+
+def load(model: str, precision, *, four_bit: bool = False, device_map=None, adapter: str | Path | None = None,
+         revision: str | None = None):
+    """The model as 01 and 03 load it (`AutoModelForCausalLM.from_pretrained`): `precision`'s dtype,
+    PyTorch's SDPA attention, 4-bit NF4 with double quantization when `four_bit` (QLoRA), on
+    `device_map` (the precision's device by default); with a LoRA `adapter` (at `revision`) on top."""
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=precision.dtype) if four_bit else None
+    loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, attn_implementation="sdpa",
+                                                  quantization_config=quantization, device_map=device_map or precision.device)
+    return PeftModel.from_pretrained(loaded, adapter, revision=revision) if adapter else loaded

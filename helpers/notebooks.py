@@ -18,10 +18,14 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pandas as pd
+
 from .artefacts import COMPARISON
-from .env import REPO_ROOT
+from .env import OUTPUT_VARIABLE, REPO_ROOT
 from .models import CHOICES
-from .settings import FROM_01, FROM_02
+from .scores import style_ending
+from .settings import FROM_01, FROM_02, PREFIX
+from .tables import headline, style_scores
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # What `make demo` and the test suite set: the offline tiny model, with settings it learns with.
@@ -60,7 +64,7 @@ def generated(text: str) -> str:
 
 def render(source: Path):
     """The notebook a `.py` source stands for, with the current repository URL."""
-    import jupytext
+    import jupytext  # dev tool (pyproject's [dev]): not needed by the notebooks themselves
     notebook = jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number:02d}"  # stable ids: regenerating gives no diff
@@ -71,7 +75,7 @@ def render(source: Path):
 def sync() -> None:
     """Write the shared cells and the URL into the `.py` sources (and the URL into README), then
     regenerate every `.ipynb`."""
-    import jupytext
+    import jupytext  # dev tool (pyproject's [dev]): not needed by the notebooks themselves
     for path in [REPO_ROOT / "README.md", SETUP_CELL, *sources()]:
         text = with_url(path.read_text(encoding="utf-8"), repo_url())
         path.write_text(generated(text) if path in sources() else text, encoding="utf-8")
@@ -80,30 +84,38 @@ def sync() -> None:
         print(f"{source.with_suffix('.ipynb').name} を更新しました")
 
 
-def run(out: Path, only: str = "", upto: str = "") -> None:
-    """Execute the notebooks in order on the tiny model (only the one whose name starts with `only`,
-    or those up to number `upto`, if given); executed copies go to `out/executed`."""
-    import nbformat
-    import pandas as pd
+def execute(source: Path, out: Path, settings: dict | None = None) -> None:
+    """Run notebook `source` on the tiny model (form values `settings` on top) in a kernel of its own
+    environment, writing to `out`; the executed copy goes to `out/executed`, a failed one too (its
+    last output shows where it stopped). This process's environment is not changed."""
+    import nbformat  # dev tools (pyproject's [dev]): not needed by the notebooks themselves
     from nbclient import NotebookClient
 
-    from .scores import headline, style_ending, style_scores
+    env = (TINY_ENV | dict(os.environ) | {PREFIX + name: str(value) for name, value in (settings or {}).items()}
+           | {OUTPUT_VARIABLE: str(Path(out).resolve())})
+    (Path(out) / "executed").mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    try:
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=env)
+    finally:
+        nbformat.write(notebook, Path(out) / "executed" / f"{source.stem}.ipynb")
 
-    out = Path(out)
-    kernel_env = TINY_ENV | dict(os.environ) | {"TUTORIAL_OUTPUT_DIR": str(out.resolve())}
-    (out / "executed").mkdir(parents=True, exist_ok=True)
-    for source in [s for s in sources() if s.stem.startswith(only) and s.stem[:2] <= (upto or "99")]:
-        notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+
+def selected(only: str = "", upto: str = "", since: str = "") -> list[Path]:
+    """The notebook sources whose number starts with `only`, or lies between `since` and `upto`."""
+    return [s for s in sources() if s.stem.startswith(only) and (since or "00") <= s.stem[:2] <= (upto or "99")]
+
+
+def run(out: Path, only: str = "", upto: str = "", since: str = "", settings: dict | None = None) -> None:
+    """Execute the notebooks in order on the tiny model (`selected` ones), then print 04's headline."""
+    for source in selected(only, upto, since):
         print(f"実行中: {source.stem}", flush=True)
-        try:
-            NotebookClient(notebook, timeout=900, kernel_name="python3",
-                           resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=kernel_env)
-        finally:  # a failed run is kept too: its last output shows where it stopped
-            nbformat.write(notebook, out / "executed" / f"{source.stem}.ipynb")
-    if not (out / COMPARISON).exists():
+        execute(source, out, settings)
+    if not (Path(out) / COMPARISON).exists():
         return
-    table = pd.read_csv(out / COMPARISON, keep_default_na=False)
-    print(f"\n学習前と学習後の比較 ({out / COMPARISON}):")
+    table = pd.read_csv(Path(out) / COMPARISON, keep_default_na=False)
+    print(f"\n学習前と学習後の比較 ({Path(out) / COMPARISON}):")
     print(headline(table))
     ending = style_ending(list(table[table["split"] == "train"]["expected"]))
     style = style_scores(table, ending).loc["heldout"] if ending and "heldout" in set(table["split"]) else None

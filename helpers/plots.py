@@ -6,7 +6,7 @@ import matplotlib_fontja  # noqa: F401  (importing it makes IPAexGothic matplotl
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from .scores import LABELS
+from .tables import LABELS
 
 METHODS = LABELS | {"before": "学習前"}  # the legend of predicted_vs_true
 

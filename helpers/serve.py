@@ -35,9 +35,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from . import models
+from .env import choose_precision
+from .errors import japanese_errors
 from .generation import reply
 from .prompts import answer_opening, answer_text, prompt_ids
 
@@ -453,20 +456,10 @@ def public_name(model: str, adapter: str | None) -> str:
 
 
 def load(model: str, adapter: str | None):
-    """Base model (+ adapter), in the precision this machine supports."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .env import choose_precision
-    from .errors import japanese_errors
-    from .models import resolve
+    """Base model (+ adapter), in the precision this machine supports, and the tokenizer (the adapter's when given)."""
     precision = choose_precision(model)
     with japanese_errors(adapter or model):
-        tokenizer = AutoTokenizer.from_pretrained(adapter or resolve(model))
-        loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, device_map=precision.device)
-        if adapter:
-            loaded = PeftModel.from_pretrained(loaded, adapter)
-    return loaded, tokenizer
+        return models.load(model, precision, adapter=adapter), AutoTokenizer.from_pretrained(adapter or models.resolve(model))
 
 
 def main(argv: list[str] | None = None) -> None:

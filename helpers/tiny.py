@@ -41,7 +41,7 @@ STEPS, BATCH, LR, SEED = 600, 16, 3e-3, 0
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("TUTORIAL_CACHE", Path.home() / ".cache" / "llm-finetune-ja"))
+    return Path(os.environ.get("FINETUNE_CACHE_DIR", Path.home() / ".cache" / "llm-finetune-ja"))
 
 
 def _key() -> str:

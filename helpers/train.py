@@ -13,6 +13,7 @@ import json
 import os
 import runpy
 
+from .env import OUTPUT_VARIABLE
 from .notebooks import NOTEBOOK_DIR
 
 NOTEBOOK = NOTEBOOK_DIR / "03_lora_finetune.py"
@@ -21,13 +22,13 @@ NOTEBOOK = NOTEBOOK_DIR / "03_lora_finetune.py"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="03 が保存した train_settings.json")
-    parser.add_argument("--output-dir", help="出力フォルダ (既定: TUTORIAL_OUTPUT_DIR か outputs/)")
+    parser.add_argument("--output-dir", help=f"出力フォルダ (既定: {OUTPUT_VARIABLE} か outputs/)")
     args = parser.parse_args(argv)
     with open(args.config, encoding="utf-8") as f:
         values = json.load(f)
     os.environ.update({f"TUTORIAL_{name}": str(value) for name, value in values.items()})
     if args.output_dir:
-        os.environ["TUTORIAL_OUTPUT_DIR"] = args.output_dir
+        os.environ[OUTPUT_VARIABLE] = args.output_dir
     runpy.run_path(str(NOTEBOOK), run_name="__main__")
 
 

@@ -147,7 +147,7 @@ print("答え:", tokenizer.decode(output_ids[0, input_ids.shape[1]:], skip_speci
 # 04 は、ここでの答えと 04 での学習前の答えが同じかも確かめます (この 01 を飛ばしても 04 は動きます)。
 
 # %%
-from helpers import artefacts, data, generation, scores
+from helpers import artefacts, data, generation, tables
 
 questions = data.load_csv("../datasets/baseline_questions.csv")
 baseline = pd.DataFrame({
@@ -157,7 +157,7 @@ baseline = pd.DataFrame({
     "model": cfg.MODEL,
 })
 artefacts.save(out / artefacts.BASELINE, baseline, index=False)
-scores.japanese(baseline)
+tables.japanese(baseline)
 
 # %% [markdown]
 # ## まとめと次のステップ

@@ -243,7 +243,7 @@ dataset.to_pandas().head(8)
 # %%
 from transformers import AutoTokenizer
 
-from helpers import models, plots, prompts, scores
+from helpers import models, plots, prompts, tables
 from helpers.errors import japanese_errors
 
 with japanese_errors(cfg.MODEL):
@@ -252,7 +252,7 @@ lengths = prompts.lengths(dataset, tokenizer)
 too_long = sum(length > cfg.MAX_LENGTH for length in lengths)
 print(f"MAX_LENGTH={cfg.MAX_LENGTH} を超える行: {too_long} / {len(lengths)}")
 plots.length_histogram(lengths, cfg.MAX_LENGTH)
-scores.japanese(pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T)
+tables.japanese(pd.Series(lengths, name="トークン数").describe().round(1).to_frame().T)
 
 # %% [markdown]
 # ## 5. 学習用と検証用に分けて保存

@@ -92,7 +92,7 @@ SEED = 42  # @param {type:"integer"}
 
 import pandas as pd
 
-from helpers import artefacts, data, env, models, settings, training
+from helpers import artefacts, checkpoints, data, env, models, schedule, settings
 
 cfg = settings.collect(MODEL=MODEL, EPOCHS=EPOCHS, LEARNING_RATE=LEARNING_RATE, BATCH_SIZE=BATCH_SIZE,
                        GRAD_ACCUM=GRAD_ACCUM, LORA_R=LORA_R, LORA_ALPHA=LORA_ALPHA, LORA_DROPOUT=LORA_DROPOUT,
@@ -146,7 +146,7 @@ with japanese_errors(cfg.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=precision.dtype, attn_implementation="sdpa", quantization_config=quantization,
-        device_map=training.device_map(precision.device))
+        device_map=env.device_map(precision.device))
 if cfg.USE_4BIT:
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING)
 print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
@@ -212,9 +212,9 @@ train_data = tokenize(splits["train"], tokenizer, cfg.MAX_LENGTH)
 validation_data = tokenize(splits["validation"], tokenizer, cfg.MAX_LENGTH)
 print(f"学習用 {len(train_data)} 行 / 検証用 {len(validation_data)} 行")
 if cfg.EPOCHS == 0:  # 自動: 少ないデータは何周も、多いデータは 2 周
-    cfg.EPOCHS = training.auto_epochs(len(train_data))
+    cfg.EPOCHS = schedule.auto_epochs(len(train_data))
     print(f"EPOCHS = 0 (自動): 学習用が {len(train_data)} 行なので {cfg.EPOCHS} エポックにします"
-          f" (行数 × エポック数が {training.ROWS_SEEN} ほどになるように、{training.MIN_EPOCHS}〜{training.MAX_EPOCHS})。")
+          f" (行数 × エポック数が {schedule.ROWS_SEEN} ほどになるように、{schedule.MIN_EPOCHS}〜{schedule.MAX_EPOCHS})。")
 
 # %% [markdown]
 # ## 5. LoRA の設定
@@ -235,8 +235,8 @@ model = get_peft_model(model, lora_config)
 trainable, total = model.get_nb_trainable_parameters()
 print(f"学習するパラメータ: {trainable:,} / 全体 {total:,} ({trainable / total:.2%})"
       + (" ※練習用の tiny はとても小さいので割合が大きく出ます" if cfg.MODEL == models.TINY else ""))
-steps = training.optimizer_steps(len(train_data), cfg.BATCH_SIZE, cfg.GRAD_ACCUM, cfg.EPOCHS)
-training.warn_few_steps(steps, precision.fp16)
+steps = schedule.optimizer_steps(len(train_data), cfg.BATCH_SIZE, cfg.GRAD_ACCUM, cfg.EPOCHS)
+schedule.warn_few_steps(steps, precision.fp16)
 print(f"重みの更新回数: {steps} 回")
 
 # %% [markdown]
@@ -286,18 +286,18 @@ args = TrainingArguments(
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
                   processing_class=tokenizer, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-                  callbacks=[training.epoch_adapters_callback(run.folder / artefacts.EPOCHS), training.time_callback()])
-checkpoint = training.resume_point(run.folder, resume=cfg.RESUME)
+                  callbacks=[checkpoints.epoch_adapters_callback(run.folder / artefacts.EPOCHS), schedule.time_callback()])
+checkpoint = checkpoints.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")
 env.prepare_cpu()
-tokens_before = training.tokens_seen(checkpoint)  # 再開したときは、再開してからの時間とトークン数で速さを出す
+tokens_before = checkpoints.tokens_seen(checkpoint)  # 再開したときは、再開してからの時間とトークン数で速さを出す
 with japanese_errors("学習"):
     result = trainer.train(resume_from_checkpoint=checkpoint)
 runtime = result.metrics["train_runtime"]  # この実行の分だけ
 tokens = trainer.state.num_input_tokens_seen - tokens_before
 print(f"学習時間: {runtime:.0f} 秒 / 速さ: {tokens / runtime:,.0f} トークン/秒 (詰め物を除く)"
-      f" / メモリの最大: {training.peak_memory_mb():,.0f} MiB")
+      f" / メモリの最大: {memory.measured_peak_mb():,.0f} MiB")
 
 # %% [markdown]
 # ## 7. 損失 (loss) のグラフと、いちばん良かったエポック
@@ -311,7 +311,7 @@ history = plots.loss_history(trainer.state.log_history)
 figure = plots.plot_loss(history)
 artefacts.save(out / artefacts.LOSS_HISTORY, history)
 artefacts.save(out / artefacts.LOSS_PLOT, figure)
-best, best_loss = training.best_epoch(trainer.state.log_history)
+best, best_loss = checkpoints.best_epoch(trainer.state.log_history)
 print(f"検証用の損失がいちばん低かったのは epoch {best:g} (validation loss {best_loss:.3f}) です。この時点のアダプターを保存します。")
 history.tail()
 

@@ -86,7 +86,7 @@ import pandas as pd
 
 from types import SimpleNamespace
 
-from helpers import artefacts, data, env, settings, training
+from helpers import artefacts, checkpoints, data, env, settings
 
 cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS, DO_SAMPLE=DO_SAMPLE, TEMPERATURE=TEMPERATURE, TOP_P=TOP_P,
                        REPETITION_PENALTY=REPETITION_PENALTY, NUM_BEAMS=NUM_BEAMS, CHECKPOINT=CHECKPOINT,
@@ -101,7 +101,7 @@ splits = data.load_prepared(out)
 run = artefacts.trained_run(out)  # 03 のアダプターに書かれた学習の記録。02 のデータがそのあと変わっていたら、ここで止まる
 trained = SimpleNamespace(**run["settings"])  # 03 のフォームの値
 epochs = artefacts.epoch_adapters(out, run)  # この学習のエポックごとのアダプター
-choice = training.checkpoint_choice(cfg.CHECKPOINT, epochs)
+choice = checkpoints.choice(cfg.CHECKPOINT, epochs)
 precision = env.choose_precision(trained.MODEL)
 env.check_drive(out, "評価")
 control_questions = data.load_csv("../datasets/baseline_questions.csv")  # 01 と同じ、一般的な知識の質問
@@ -113,20 +113,15 @@ print(f"モデル: {trained.MODEL} / 学習: {run['run']} (エポック数 {trai
 # `with model.disable_adapter():` の中ではアダプターが外れ、学習前と同じ答えになります。
 
 # %%
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+from transformers import AutoTokenizer
 
 from helpers import models
 from helpers.errors import japanese_errors
 
-quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=precision.dtype) if trained.USE_4BIT else None
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(models.resolve(trained.MODEL))
-    base = AutoModelForCausalLM.from_pretrained(
-        models.resolve(trained.MODEL), dtype=precision.dtype, attn_implementation="sdpa",
-        quantization_config=quantization, device_map=precision.device)
-model = PeftModel.from_pretrained(base, adapter_dir, adapter_name="adapter")
+    # 03 と同じ読み込み方 (精度、SDPA、USE_4BIT なら 4 ビット) に、PeftModel.from_pretrained でアダプターを重ねる
+    model = models.load(trained.MODEL, precision, four_bit=trained.USE_4BIT, adapter=adapter_dir)
 print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプター込み)")
 
 # %% [markdown]
@@ -138,7 +133,7 @@ print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプタ
 # %%
 from tqdm.auto import tqdm
 
-from helpers import evaluate, generation, plots, scores
+from helpers import arithmetic, generation, plots, scores, tables
 
 per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
@@ -150,11 +145,11 @@ if epochs and not data.is_text(splits):
         model.set_adapter(f"epoch-{epoch}")
         answers = generation.answer(model, tokenizer, prompts, **generate_kwargs)
         exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
-        model.set_adapter("adapter")
+        model.set_adapter("default")  # 03 のアダプター (models.load で重ねたもの)
         model.delete_adapter(f"epoch-{epoch}")
     history = plots.loss_history(run["log_history"])  # 03 の損失の推移 (アダプターと一緒に保存されたもの)
     per_epoch = pd.DataFrame({"exact_match": exact}).rename_axis("epoch").join(history["validation_loss"])
-    recommended = evaluate.recommend_checkpoint(per_epoch)
+    recommended = checkpoints.recommended(per_epoch)
     print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}, "
           f"検証用の損失 {per_epoch.loc[recommended, 'validation_loss']:.3f})")
     epochs_figure = plots.per_epoch(per_epoch, recommended)
@@ -162,13 +157,13 @@ if epochs and not data.is_text(splits):
     choice = recommended if choice == "recommended" else choice
 if choice in ("recommended", "adapter"):  # text のデータか、エポックごとのアダプターがないとき
     choice, chosen_dir = "adapter", adapter_dir
-    model.set_adapter("adapter")
+    model.set_adapter("default")
 else:
     chosen_dir = epochs[choice]
     model.load_adapter(chosen_dir, adapter_name="chosen")
     model.set_adapter("chosen")
 print(f"このあとは {'03 が選んだアダプター' if choice == 'adapter' else f'epoch {choice} のアダプター'} を使います。")
-scores.japanese(per_epoch)
+tables.japanese(per_epoch)
 
 # %% [markdown]
 # ## 4. 学習前と学習後で答えさせる
@@ -204,13 +199,13 @@ question_sets["control"] = (list(control["question"]), list(control["expected"])
 perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
 artefacts.save(out / artefacts.PERPLEXITY, perplexity)
 
-tables = []
+parts = []
 for split, (prompts, expected, shown, chat) in question_sets.items():
     with model.disable_adapter():
         before = generation.answer(model, tokenizer, prompts, chat=chat, progress=f"{split} 学習前", **generate_kwargs)
     after = generation.answer(model, tokenizer, prompts, chat=chat, progress=f"{split} 学習後", **generate_kwargs)
-    tables.append(scores.comparison(split, shown, expected, before, after, trained_answers))
-table = pd.concat(tables, ignore_index=True)
+    parts.append(tables.comparison(split, shown, expected, before, after, trained_answers))
+table = pd.concat(parts, ignore_index=True)
 artefacts.save(out / artefacts.COMPARISON, table, index=False)
 if (out / artefacts.BASELINE).exists() and not cfg.DO_SAMPLE:  # 01 の答えがあれば、ここでの学習前の答えと同じか
     saved = pd.read_csv(out / artefacts.BASELINE, keep_default_na=False)
@@ -219,7 +214,7 @@ if (out / artefacts.BASELINE).exists() and not cfg.DO_SAMPLE:  # 01 の答えが
     saved = saved[saved["model"] == trained.MODEL].merge(table[table["split"] == "control"], on="question")
     if len(saved):
         print(f"01 で保存した答えと、ここでの学習前の答えの一致率 (control {len(saved)} 問): {(saved['answer'] == saved['before']).mean():.0%}")
-scores.highlight(table)
+tables.highlight(table)
 
 # %% [markdown]
 # ## 5. まとめの数字
@@ -235,12 +230,12 @@ scores.highlight(table)
 # 逆に、正しい答えでも言い回しが違えば perplexity は高く出ます。実際の答えを表で見て確かめるのがいちばん確実です。
 
 # %%
-summary = scores.summary(table)
+summary = tables.summary(table)
 artefacts.save(out / artefacts.SUMMARY, summary)
 artefacts.save_evaluated(out, chosen_dir, tokenizer, run, checkpoint=choice, summary=summary)  # 05 はこのアダプターを保存・共有する
-print(scores.headline(table))
-display(scores.japanese(perplexity))
-scores.japanese(summary)
+print(tables.headline(table))
+display(tables.japanese(perplexity))
+tables.japanese(summary)
 
 # %% [markdown]
 # ## 6. 口調や書き方は身についた？
@@ -251,13 +246,13 @@ scores.japanese(summary)
 
 # %%
 ending = cfg.STYLE_ENDING or scores.style_ending(trained_answers)  # 空なら、学習した答えに共通する終わり方
-style = scores.style_scores(table, ending) if ending and not data.is_text(splits) else pd.DataFrame()
+style = tables.style_scores(table, ending) if ending and not data.is_text(splits) else pd.DataFrame()
 if len(style) and not cfg.STYLE_ENDING and style["style_before"].mean() >= 0.5:
     print(f"学習前から「{ending}」で終わる答えがほとんどなので、口調は学習の対象ではありません (この節は飛ばします)。")
     style = pd.DataFrame()
 elif len(style):
     print(f"口調の印: 答えが「{ending}」で終わる")
-    display(scores.japanese(style))
+    display(tables.japanese(style))
 else:
     style = pd.DataFrame()
     print("text のデータでは口調は測りません。" if data.is_text(splits) else
@@ -274,24 +269,24 @@ else:
 
 # %%
 heldout_rows = table[table["split"] == "heldout"]
-truth = [evaluate.parse_number(e) for e in heldout_rows["expected"]]
+truth = [scores.parse_number(e) for e in heldout_rows["expected"]]
 numeric = breakdown = pd.DataFrame()
 if not data.is_text(splits) and len(truth) and sum(t is not None for t in truth) >= 0.8 * len(truth):
     questions = list(heldout_rows["question"])
-    predictions = {"before": [evaluate.parse_number(a) for a in heldout_rows["before"]],
-                   "greedy": [evaluate.parse_number(a) for a in heldout_rows["after"]],
+    predictions = {"before": [scores.parse_number(a) for a in heldout_rows["before"]],
+                   "greedy": [scores.parse_number(a) for a in heldout_rows["after"]],
                    "top_k": generation.weighted_number(model, tokenizer, question_sets["heldout"][0], k=cfg.TOP_K,
                                                       max_new_tokens=cfg.MAX_NEW_TOKENS, progress="top-k")}
-    numeric = pd.DataFrame({method: evaluate.numeric_scores(values, truth, cfg.TOLERANCE)
+    numeric = pd.DataFrame({method: scores.numeric_scores(values, truth, cfg.TOLERANCE)
                             for method, values in predictions.items()}).T
     artefacts.save(out / artefacts.NUMERIC, numeric)
-    numbers = evaluate.numeric_table(questions, truth, predictions, cfg.TOLERANCE)
+    numbers = tables.numeric_table(questions, truth, predictions, cfg.TOLERANCE)
     numeric_figure = plots.predicted_vs_true(numbers, ["before", "greedy", "top_k"])
     artefacts.save(out / artefacts.NUMERIC_PLOT, numeric_figure)
-    breakdown = evaluate.arithmetic_breakdown(table[table["split"] != "control"])
-    display(scores.japanese(numeric))
-    display(scores.japanese(breakdown))
-    display(evaluate.colour_errors(numbers, cfg.TOLERANCE))
+    breakdown = arithmetic.breakdown(table[table["split"] != "control"])
+    display(tables.japanese(numeric))
+    display(tables.japanese(breakdown))
+    display(tables.colour_errors(numbers, cfg.TOLERANCE))
 else:
     print("正解が数のデータではないので、この節は飛ばします。")
 
@@ -305,15 +300,15 @@ from helpers import report
 sections = {
     "まとめ": [f"モデル {trained.MODEL}、学習 {run['run']} (エポック数 {trained.EPOCHS}、学習率 {trained.LEARNING_RATE})、"
                f"使ったアダプター: {'03 が選んだもの' if choice == 'adapter' else f'epoch {choice}'}",
-               scores.japanese(summary), scores.japanese(perplexity)],
+               tables.japanese(summary), tables.japanese(perplexity)],
     "損失の推移": [plots.plot_loss(plots.loss_history(run["log_history"]))],
-    "エポックごとの評価": [scores.japanese(per_epoch)] + ([epochs_figure] if len(per_epoch) else []),
-    "学習前と学習後の答え": [scores.highlight(table)],
+    "エポックごとの評価": [tables.japanese(per_epoch)] + ([epochs_figure] if len(per_epoch) else []),
+    "学習前と学習後の答え": [tables.highlight(table)],
 }
 if len(style):
-    sections[f"口調 (「{ending}」で終わる答え)"] = [scores.japanese(style)]
+    sections[f"口調 (「{ending}」で終わる答え)"] = [tables.japanese(style)]
 if len(numeric):
-    sections["数の答え"] = [scores.japanese(numeric), scores.japanese(breakdown), numeric_figure]
+    sections["数の答え"] = [tables.japanese(numeric), tables.japanese(breakdown), numeric_figure]
 print(f"保存しました: {report.write(out / artefacts.REPORT, '学習前と学習後の比較', sections)}")
 
 # %% [markdown]

@@ -84,8 +84,7 @@ print(f"モデル: {trained.MODEL} / 学習: {run['run']} / アダプター: {ad
 
 # %%
 import torch
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from helpers import models
 from helpers.errors import japanese_errors
@@ -93,17 +92,16 @@ from helpers.errors import japanese_errors
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
 if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージするときだけ
-    with japanese_errors(trained.MODEL):
-        base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
-                                                    device_map=precision.device)
+    with japanese_errors(trained.MODEL):  # 4 ビットで学習したときも、マージは元の精度の重みに (4 ビットに足すと丸めの誤差が出る)
+        tuned = models.load(trained.MODEL, precision, adapter=adapter_dir)
     # 1.8B なら約 3.7 GB: ディスクの空きが要ります。書き終わってから merged/ と入れ替えます
     with japanese_errors("マージ済みモデルの保存"), artefacts.writing(out / artefacts.MERGED) as merged_dir:
-        share.merge(PeftModel.from_pretrained(base, adapter_dir), merged_dir, torch.float16)
+        share.merge(tuned, merged_dir, torch.float16)
         tokenizer.save_pretrained(merged_dir)
         artefacts.stamp(merged_dir, run["run"], checkpoint=run.get("checkpoint", "adapter"))
     merged_dir = out / artefacts.MERGED
     print(f"マージ済みモデル: {merged_dir} ({artefacts.size_mb(merged_dir):,.0f} MB) / アダプター: {artefacts.size_mb(adapter_dir):,.1f} MB")
-    del base  # 5 で読み込み直すので、メモリを空けておく
+    del tuned  # 5 で読み込み直すので、メモリを空けておく
 else:
     print("SAVE_MERGED がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
 
@@ -132,15 +130,13 @@ else:
 
 # %% [markdown]
 # ## 5. 読み込み直す (Hub の版を選べます)
-# `PeftModel.from_pretrained(元のモデル, アダプター, revision=...)` で、元のモデルにアダプターを重ねます。
+# `models.load` は 03 と同じ読み込み方で元のモデルを読み、`PeftModel.from_pretrained(元のモデル, アダプター, revision=...)` でアダプターを重ねます。
 # Hub のアダプターは、過学習する前のチェックポイントをブランチやコミットとして残しておけば、`REVISION` でその版を選べます。
 
 # %%
 source = cfg.LOAD_FROM or adapter_dir
 with japanese_errors(str(source)):
-    base = AutoModelForCausalLM.from_pretrained(models.resolve(trained.MODEL), dtype=precision.dtype,
-                                                device_map=precision.device)
-    reloaded = PeftModel.from_pretrained(base, source, revision=cfg.REVISION if cfg.LOAD_FROM else None)
+    reloaded = models.load(trained.MODEL, precision, adapter=source, revision=cfg.REVISION if cfg.LOAD_FROM else None)
 print(f"{source} を読み込みました。メモリ: {reloaded.get_memory_footprint() / 2**20:,.0f} MiB (元のモデル + アダプター)")
 
 # %% [markdown]

@@ -16,16 +16,13 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import real_tokenizers
+from helpers.models import LLM_JP_1_8B
 from helpers.tiny import cache_dir
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
 # name: (tokenizer, config of the real model; widths and depths replaced by SMALL and the overrides)
 MODELS = {
-    "llm-jp-3 (Llama)": ("llm-jp-3", dict(
-        model_type="llama", vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
-        num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=4096, rms_norm_eps=1e-5,
-        rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=4),
-        dict(num_key_value_heads=4)),
+    "llm-jp-3 (Llama)": ("llm-jp-3", LLM_JP_1_8B, dict(num_key_value_heads=4)),
     "Qwen2.5 (Qwen2)": ("qwen2.5", dict(
         model_type="qwen2", vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768, rms_norm_eps=1e-6,

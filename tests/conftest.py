@@ -20,18 +20,6 @@ def pytest_configure(config):
             real_tokenizers.folder(name)
 
 
-def pytest_xdist_make_scheduler(config, log):
-    """Under `pytest -n`: the notebooks run in order and the demo checks read what they wrote, so they
-    go to one worker together; every other test goes wherever a worker is free."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class DemoTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            return "demo" if nodeid.startswith(("notebooks/", "tests/test_demo.py")) else nodeid
-
-    return DemoTogether(config, log)
-
-
 @pytest.fixture(scope="session")
 def tiny_path():
     return tiny.path()
@@ -45,10 +33,3 @@ def tiny_tokenizer(tiny_path):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_path):
     return AutoModelForCausalLM.from_pretrained(tiny_path)
-
-
-@pytest.fixture
-def no_form_overrides(monkeypatch):
-    """The notebook runs set TUTORIAL_* for the whole session; tests of the form values give their own."""
-    for name in [n for n in os.environ if n.startswith("TUTORIAL_")]:
-        monkeypatch.delenv(name)

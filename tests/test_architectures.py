@@ -19,15 +19,12 @@ RUNS = {  # architecture: extra settings (one run takes the 4-bit path; one star
 
 
 @pytest.mark.parametrize("name", RUNS)
-def test_notebooks_run_on_the_architecture(name, monkeypatch, tmp_path):
+def test_notebooks_run_on_the_architecture(name, tmp_path):
     folder = architectures.build(name)
     settings = {"MODEL": str(folder), "SOURCE": "conversations", "ROW_LIMIT": "10", "EPOCHS": "2", "MAX_NEW_TOKENS": "8",
                 "SAVE_MERGED": "true", "MESSAGE": "こんにちは"} | RUNS[name]
     start = settings.pop("START", "01")
-    for key, value in settings.items():
-        monkeypatch.setenv(f"TUTORIAL_{key}", value)
-    for number in [source.name[:2] for source in notebooks.sources() if source.name[:2] >= start]:
-        notebooks.run(tmp_path, only=number)
+    notebooks.run(tmp_path, since=start, settings=settings)
     trained = json.loads((tmp_path / "train_settings.json").read_text(encoding="utf-8"))
     assert trained["MODEL"] == str(folder) and trained["USE_4BIT"] == (settings.get("USE_4BIT") == "true")
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from helpers import artefacts, training
+from helpers import artefacts, checkpoints
 from helpers.errors import TutorialError
 
 SETTINGS = {"MODEL": "tiny", "EPOCHS": 3, "RESUME": True}
@@ -72,9 +72,9 @@ def test_resume_off_moves_the_old_checkpoints_aside_instead_of_deleting_them(tmp
     run = artefacts.start_run(tmp_path, SETTINGS)
     (run.folder / "checkpoint-8" / "trainer_state.json").parent.mkdir()
     (run.folder / "checkpoint-8" / "trainer_state.json").write_text("{}")
-    assert training.resume_point(run.folder) == str(run.folder / "checkpoint-8")
+    assert checkpoints.resume_point(run.folder) == str(run.folder / "checkpoint-8")
     again = artefacts.start_run(tmp_path, SETTINGS, resume=False)
-    assert again.folder == run.folder and training.resume_point(again.folder, resume=False) is None
+    assert again.folder == run.folder and checkpoints.resume_point(again.folder, resume=False) is None
     assert not list(again.folder.glob("checkpoint-*"))
     [aside] = artefacts.other_runs(tmp_path, run.id)
     assert aside.name.startswith(run.id + "-") and (aside / "checkpoint-8" / "trainer_state.json").exists()
@@ -137,9 +137,9 @@ def test_05_shares_the_adapter_04_scored_and_only_for_03s_latest_run(tmp_path, c
 ])
 def test_04_checkpoint_choice_is_checked_before_anything_runs(choice, epochs, says):
     with pytest.raises(TutorialError, match=says):
-        training.checkpoint_choice(choice, epochs)
-    assert training.checkpoint_choice(" adapter", epochs) == "adapter"
-    assert training.checkpoint_choice(2, {2: None}) == 2
+        checkpoints.choice(choice, epochs)
+    assert checkpoints.choice(" adapter", epochs) == "adapter"
+    assert checkpoints.choice(2, {2: None}) == 2
 
 
 def test_a_full_disk_while_saving_names_the_file_and_leaves_no_partial(tmp_path, monkeypatch):

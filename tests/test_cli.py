@@ -1,11 +1,9 @@
 """`python -m helpers.train`: the notebook's training from the command line, resumed after a
 kill, and under `accelerate launch` with two processes (DDP on CPU)."""
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ import pytest
 
 from helpers import artefacts, data
 from helpers.env import REPO_ROOT
+from ports import free_port
 
 SETTINGS = {"MODEL": "tiny", "EPOCHS": 10, "LEARNING_RATE": 1e-3, "BATCH_SIZE": 4, "GRAD_ACCUM": 1, "LORA_R": 8,
             "LORA_ALPHA": 16, "LORA_DROPOUT": 0.05, "MAX_LENGTH": 64, "USE_4BIT": False,
@@ -39,12 +38,8 @@ def command(config, out, launcher=()):
     return [*launcher, "-m", "helpers.train", "--config", str(config), "--output-dir", str(out)]
 
 
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("TUTORIAL_")}
-
-
 def run(args):
-    result = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, env=clean_env(), timeout=600)
+    result = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -92,7 +87,7 @@ def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resu
     config = tmp_path / "cut" / "train_settings_20.json"
     config.write_text(json.dumps(SETTINGS | {"EPOCHS": 20}), encoding="utf-8")
     run_20 = artefacts.run_id(SETTINGS | {"EPOCHS": 20}, artefacts.data_id(out))
-    process = subprocess.Popen([sys.executable, *command(config, out)], cwd=REPO_ROOT, env=clean_env(),
+    process = subprocess.Popen([sys.executable, *command(config, out)], cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not [s for s in complete_checkpoints(out, run_20) if s >= 24] and time.monotonic() < deadline:
@@ -110,12 +105,6 @@ def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resu
     assert list(resumed.index) == list(whole.index) == list(range(1, 21))
     assert resumed.iloc[-1] == pytest.approx(whole.iloc[-1], rel=1e-3)
     assert finished(out)[:2] == (SETTINGS | {"EPOCHS": 20}, run_20)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_processes_with_accelerate_launch(tmp_path, prepared):

@@ -87,7 +87,7 @@ def test_the_defaults_used_without_02_are_02s_form_defaults():
     assert f'MAX_LENGTH = {data.DEFAULT_SETTINGS["MAX_LENGTH"]}  # @param' in source
 
 
-def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_them(tmp_path, capsys, no_form_overrides):
+def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_them(tmp_path, capsys):
     assert data.recorded_settings(tmp_path) == {}  # 02 not run
     cfg = settings.inherit(settings.collect(MODEL=settings.FROM_02, MAX_LENGTH=settings.FROM_02), {}, "02",
                            data.DEFAULT_SETTINGS)

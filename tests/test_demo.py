@@ -1,22 +1,17 @@
 """What the demo must honestly show, read from notebook 04's comparison.csv on the tiny model."""
 import json
-import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from helpers import artefacts, notebooks
-from helpers.scores import normalize, style_ending, style_scores
+from helpers.scores import normalize, style_ending
+from helpers.tables import style_scores
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    folder = Path(os.environ.get("TUTORIAL_NBMAKE_OUTPUT", "/nonexistent"))
-    if not (folder / "comparison.csv").exists():  # not after `pytest --nbmake` in this session
-        folder = tmp_path_factory.mktemp("demo")
-        notebooks.run(folder)
-    return folder
+def out(demo_outputs):
+    return demo_outputs
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +85,7 @@ def test_share_notebook_shares_the_adapter_04_scored_with_its_scores(out):
 def style(tmp_path_factory):
     """The style demo, as `make demo` runs it: 02's CSV is the cat's way of speaking."""
     out = tmp_path_factory.mktemp("style")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TUTORIAL_CSV_PATH", "../datasets/sample_style_cat.csv")
-        notebooks.run(out, upto="04")
+    notebooks.run(out, upto="04", settings={"CSV_PATH": "../datasets/sample_style_cat.csv"})
     return pd.read_csv(out / "comparison.csv", keep_default_na=False)
 
 

@@ -31,18 +31,13 @@ def test_precision_on_cpu():
     assert (choice.device, choice.dtype, choice.fp16, choice.bf16) == ("cpu", torch.float32, False, False)
 
 
-@pytest.fixture(autouse=True)
-def no_overrides(no_form_overrides):
-    pass
-
-
 def in_colab_without_gpu(monkeypatch, tmp_path):
     """Pretend to be a Colab runtime (google.colab imported, no GPU, uploads in tmp_path/content)."""
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(env, "UPLOADS", tmp_path / "content")
     monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path / "drive")
-    monkeypatch.setenv("TUTORIAL_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("FINETUNE_OUTPUT_DIR", str(tmp_path / "out"))
 
 
 def test_colab_without_gpu_stops_a_real_model_with_the_menu_path(monkeypatch, tmp_path):
@@ -86,7 +81,7 @@ def test_a_bare_file_name_is_found_among_colab_uploads(monkeypatch, tmp_path):
 
 
 def test_output_dir_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("TUTORIAL_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("FINETUNE_OUTPUT_DIR", str(tmp_path / "out"))
     assert env.output_dir() == tmp_path / "out" and (tmp_path / "out").is_dir()
 
 
@@ -135,7 +130,7 @@ def test_all_wrong_values_are_listed_at_once_and_good_ones_pass(monkeypatch):
     assert "LEARNING_RATE" not in str(stopped.value)
     monkeypatch.delenv("TUTORIAL_EPOCHS")
     assert settings.collect(EPOCHS=1, LORA_DROPOUT=0, TOLERANCE=0, ROW_LIMIT=0).EPOCHS == 1
-    assert settings.collect(EPOCHS=0).EPOCHS == 0  # 0: 03 chooses from the data (training.auto_epochs)
+    assert settings.collect(EPOCHS=0).EPOCHS == 0  # 0: 03 chooses from the data (schedule.auto_epochs)
     monkeypatch.setenv("TUTORIAL_LEARNING_RATE", "1e-3")  # read by the field's kind, even where the form holds 1
     monkeypatch.setenv("TUTORIAL_EPOCHS", "3.0")
     assert vars(settings.collect(LEARNING_RATE=1, EPOCHS=2)) == {"LEARNING_RATE": 1e-3, "EPOCHS": 3}
@@ -148,7 +143,7 @@ def test_all_wrong_values_are_listed_at_once_and_good_ones_pass(monkeypatch):
      "書けなくなりました.*ディスクの空き"),
     (SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: \"No space left on device\" })"),
      "書けなくなりました.*Drive の空き容量"),
-    (PermissionError(errno.EACCES, "Permission denied", "/read-only/out"), "/read-only/out を使えません.*TUTORIAL_OUTPUT_DIR"),
+    (PermissionError(errno.EACCES, "Permission denied", "/read-only/out"), "/read-only/out を使えません.*FINETUNE_OUTPUT_DIR"),
     (OSError(errno.EROFS, "Read-only file system", "/ro/x"), "/ro/x を使えません"),
     (OSError(errno.ENOTCONN, "Transport endpoint is not connected", "/content/drive/MyDrive/x"), "接続が切れました.*マウントし直して"),
 ])

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from helpers import chat, evaluate, report, scores
+from helpers import arithmetic, chat, checkpoints, report, scores, tables
 from helpers.arithmetic import parse_question
 
 
@@ -20,11 +20,11 @@ def test_normalised_exact_match(a, b):
     ("マイナス3です", -3), ("3.5", 3.5), ("３．５", 3.5), ("1,234.5", 1234.5), ("5+3は8です。", 8),
     ("12たす7は19です。", 19), ("答え: -0.25", -0.25), ("2468メートルです。", 2468), ("わかりません", None), ("", None)])
 def test_parse_number(text, value):
-    assert evaluate.parse_number(text) == value
+    assert scores.parse_number(text) == value
 
 
 def test_numeric_scores_on_known_values():
-    result = evaluate.numeric_scores([10.0, 12.0, None, 0.0], [10.0, 10.0, 5.0, 1.0], tolerance=1.0)
+    result = scores.numeric_scores([10.0, 12.0, None, 0.0], [10.0, 10.0, 5.0, 1.0], tolerance=1.0)
     assert result["rows"] == 4 and result["parsed"] == 3
     assert result["mae"] == pytest.approx((0 + 2 + 1) / 3)
     assert result["rmsle"] == pytest.approx(math.sqrt(((math.log(13) - math.log(11)) ** 2 + math.log(2) ** 2) / 3))
@@ -32,9 +32,9 @@ def test_numeric_scores_on_known_values():
 
 
 def test_numeric_table_and_colours():
-    table = evaluate.numeric_table(["q1", "q2", "q3"], [100.0, 100.0, 100.0], {"greedy": [100.0, 105.0, None]})
+    table = tables.numeric_table(["q1", "q2", "q3"], [100.0, 100.0, 100.0], {"greedy": [100.0, 105.0, None]})
     assert list(table["greedy_error"][:2]) == [0.0, 5.0] and table["greedy_error"].isna().iloc[2]
-    html = evaluate.colour_errors(table, tolerance=0.0).to_html()
+    html = tables.colour_errors(table, tolerance=0.0).to_html()
     assert html.count("#d4f7d4") == 1 and html.count("#ffe9b3") == 1 and html.count("#fbd5d5") == 1
 
 
@@ -42,7 +42,7 @@ def test_arithmetic_breakdown_by_operation_and_digits():
     table = pd.DataFrame({"question": ["3 + 4 =", "12 + 5 =", "6 × 7 =", "日本の首都は？"],
                           "expected": ["7", "17", "42", "東京です。"],
                           "before": ["8", "答えは17です", "7", "パリ"], "after": ["7", "17", "42", "東京です。"]})
-    breakdown = evaluate.arithmetic_breakdown(table)
+    breakdown = arithmetic.breakdown(table)
     assert breakdown.loc[("+", "1桁"), "学習前"] == 0 and breakdown.loc[("+", "1桁と2桁"), "学習前"] == 1
     assert breakdown["学習後"].eq(1).all() and breakdown["問題数"].sum() == 3
     assert parse_question("12たす(-7)は？") == (12.0, "+", -7.0) and parse_question("日本の首都は？") is None
@@ -51,16 +51,16 @@ def test_arithmetic_breakdown_by_operation_and_digits():
 def test_recommended_checkpoint_is_before_overfitting():
     curve = pd.DataFrame({"epoch": range(1, 9), "exact_match": [0, .2, .6, .9, .9, .9, .7, .6],
                           "validation_loss": [3, 2, 1.2, 0.9, 0.8, 0.85, 1.1, 1.4]}).set_index("epoch")
-    assert evaluate.recommend_checkpoint(curve) == 5  # best score, lowest loss among those
+    assert checkpoints.recommended(curve) == 5  # best score, lowest loss among those
     flat = curve.assign(validation_loss=1.0)
-    assert evaluate.recommend_checkpoint(flat) == 4   # a tie: the earliest
+    assert checkpoints.recommended(flat) == 4   # a tie: the earliest
 
 
 def test_top_k_weighted_number_on_the_tiny_model(tiny_model, tiny_tokenizer):
     from helpers.generation import answer, weighted_number
     questions = ["富士山の高さは何メートルですか？", "エベレストの標高は？", "日本の首都はどこですか？"]
     weighted = weighted_number(tiny_model, tiny_tokenizer, questions, k=3)
-    greedy = [evaluate.parse_number(a) for a in answer(tiny_model, tiny_tokenizer, questions)]
+    greedy = [scores.parse_number(a) for a in answer(tiny_model, tiny_tokenizer, questions)]
     assert greedy[:2] == [3776, 8849]
     assert weighted[0] == pytest.approx(3776, rel=0.01) and weighted[1] == pytest.approx(8849, rel=0.01)
     assert weighted[2] is None  # no candidate answer contains a number

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from helpers import scores
+from helpers import scores, tables
 
 
 def test_normalize_width_space_and_trailing_punctuation():
@@ -27,22 +27,22 @@ def test_leaked_finds_trained_answer_inside():
 
 def test_comparison_and_summary_on_known_rows():
     trained = ["A です。", "B です。"]
-    train = scores.comparison("train", ["q1", "q2"], ["Aです。", "Bです。"], ["x", "y"], ["Aです。", "Aです。"], trained)
-    control = scores.comparison("control", ["c1"], ["東京です。"], ["東京です。"], ["Bです"], trained)
+    train = tables.comparison("train", ["q1", "q2"], ["Aです。", "Bです。"], ["x", "y"], ["Aです。", "Aです。"], trained)
+    control = tables.comparison("control", ["c1"], ["東京です。"], ["東京です。"], ["Bです"], trained)
     import pandas as pd
-    summary = scores.summary(pd.concat([train, control], ignore_index=True))
+    summary = tables.summary(pd.concat([train, control], ignore_index=True))
     assert summary.loc["train", "exact_match_before"] == 0.0
     assert summary.loc["train", "exact_match_after"] == 0.5
     assert summary.loc["train", "distinct_after_answers"] == 1
     assert summary.loc["control", "leaked_trained_answers"] == 1
     assert list(train.columns[:5]) == ["split", "question", "expected", "before", "after"]
-    assert "train" in scores.headline(pd.concat([train, control]))
+    assert "train" in tables.headline(pd.concat([train, control]))
 
 
 def test_tables_are_shown_in_japanese_with_percentages_whatever_their_index():
     summary = pd.DataFrame({"rows": [2], "exact_match_after": [0.5]}, index=pd.Index(["heldout"], name="split"))
-    html = scores.japanese(summary).to_html()
+    html = tables.japanese(summary).to_html()
     assert "完全一致 (学習後)" in html and "学習に使わなかった質問" in html and "50%" in html and "区分" in html
     breakdown = pd.DataFrame({"問題数": [3], "学習後": [1 / 3]},
                              index=pd.MultiIndex.from_tuples([("+", "1桁")], names=["演算", "桁数"]))
-    assert "33%" in scores.japanese(breakdown).to_html()  # arithmetic's two-level index
+    assert "33%" in tables.japanese(breakdown).to_html()  # arithmetic's two-level index

@@ -16,16 +16,11 @@ import pytest
 
 from helpers import serve
 from helpers.env import REPO_ROOT
+from ports import free_port
 
 KEY = "test-key-123"
 QUESTIONS = {"日本の首都はどこですか？": "東京です。", "フランスの首都はどこですか？": "パリです。",
              "空は何色ですか？": "青色です。", "一週間は何日ですか？": "七日です。"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(*args, host="127.0.0.1", env=None):

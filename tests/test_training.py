@@ -6,26 +6,26 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from helpers import memory, training
+from helpers import checkpoints, memory, schedule
 
 
 def test_optimizer_steps():
-    assert training.optimizer_steps(32, 4, 1, 10) == 80  # one process here
-    assert training.optimizer_steps(33, 4, 2, 1) == 5      # 9 batches, accumulated in twos → 5 updates
-    assert training.optimizer_steps(32, 4, 1, 2, processes=2) == 8
+    assert schedule.optimizer_steps(32, 4, 1, 10) == 80  # one process here
+    assert schedule.optimizer_steps(33, 4, 2, 1) == 5      # 9 batches, accumulated in twos → 5 updates
+    assert schedule.optimizer_steps(32, 4, 1, 2, processes=2) == 8
 
 
 def test_fp16_few_steps_warning(capsys):
-    assert "20 回" in training.warn_few_steps(8, fp16=True)
+    assert "20 回" in schedule.warn_few_steps(8, fp16=True)
     assert "注意" in capsys.readouterr().out
-    assert training.warn_few_steps(8, fp16=False) == ""
-    assert training.warn_few_steps(40, fp16=True) == ""
+    assert schedule.warn_few_steps(8, fp16=False) == ""
+    assert schedule.warn_few_steps(40, fp16=True) == ""
 
 
 def test_best_epoch_is_the_lowest_validation_loss_not_the_last():
     history = [{"loss": 3.0, "epoch": 1}, {"eval_loss": 2.0, "epoch": 1}, {"eval_loss": 1.2, "epoch": 2},
                {"eval_loss": 1.1, "epoch": 3}, {"eval_loss": 1.4, "epoch": 4}, {"eval_loss": 1.9, "epoch": 5}]
-    assert training.best_epoch(history) == (3, 1.1)
+    assert checkpoints.best_epoch(history) == (3, 1.1)
 
 
 def checkpoint(folder, step, complete=True):
@@ -108,21 +108,21 @@ def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_p
     folder = tmp_path / "checkpoints"
     good = saved_checkpoint(folder, 8)
     break_it(saved_checkpoint(folder, 16))
-    assert training.damage(good) is None
-    assert training.resume_point(folder) == str(good)
+    assert checkpoints.damage(good) is None
+    assert checkpoints.resume_point(folder) == str(good)
     assert f"checkpoint-16 は使いません: {says}" in capsys.readouterr().out
 
 
 def test_automatic_epochs_repeat_small_data_more():
-    assert [training.auto_epochs(rows) for rows in (1, 32, 100, 320, 800, 5000)] == [20, 20, 7, 2, 2, 2]
-    assert [training.duration(s) for s in (42, 200, 3725)] == ["42 秒", "3 分 20 秒", "1 時間 2 分"]
+    assert [schedule.auto_epochs(rows) for rows in (1, 32, 100, 320, 800, 5000)] == [20, 20, 7, 2, 2, 2]
+    assert [schedule.duration(s) for s in (42, 200, 3725)] == ["42 秒", "3 分 20 秒", "1 時間 2 分"]
 
 
 def test_the_time_estimate_comes_from_the_first_updates_and_is_updated(monkeypatch, capsys):
     from types import SimpleNamespace
     clock = [100.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
-    estimate = training.time_callback(measured_steps=5)
+    monkeypatch.setattr(schedule.time, "monotonic", lambda: clock[0])
+    estimate = schedule.time_callback(measured_steps=5)
     args, state = SimpleNamespace(num_train_epochs=10), SimpleNamespace(global_step=0, max_steps=100, epoch=0,
                                                                          is_world_process_zero=True)
     estimate.on_train_begin(args, state, None)

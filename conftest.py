@@ -1,0 +1,77 @@
+"""The notebooks as tests, and the folder they write for tests/test_demo.py.
+
+Each `notebooks/NN_*.ipynb` is one test: it runs on the tiny model through `helpers.notebooks.execute`
+(the runner of `make demo`), in a kernel given its own environment, so nothing is set in this process.
+The five write to one folder, in order, once per session, whichever asks first: a notebook's test or
+the `demo_outputs` fixture.
+"""
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import notebooks
+
+
+class Demo:
+    """Notebooks 01→05 run once, in order, into one folder; a failure is kept and named to later ones."""
+
+    def __init__(self):
+        self.folder, self.failed, self.done = None, "", set()
+
+    def through(self, stem: str) -> Path:
+        self.folder = self.folder or Path(tempfile.mkdtemp(prefix="tutorial-"))
+        for source in notebooks.sources():
+            if source.stem > stem or source.stem in self.done:
+                continue
+            if self.failed:
+                pytest.fail(f"{self.failed} が失敗したので、{source.stem} は実行していません", pytrace=False)
+            try:
+                notebooks.execute(source, self.folder)
+            except Exception:
+                self.failed = source.stem
+                raise
+            self.done.add(source.stem)
+        return self.folder
+
+
+DEMO = Demo()
+
+
+class NotebookItem(pytest.Item):
+    def runtest(self):
+        DEMO.through(self.path.stem)
+
+    def repr_failure(self, excinfo):
+        return str(excinfo.value)  # nbclient's message: the cell, its source and the traceback
+
+    def reportinfo(self):
+        return self.path, None, self.path.name
+
+
+class NotebookFile(pytest.File):
+    def collect(self):
+        yield NotebookItem.from_parent(self, name=self.path.name)
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".ipynb" and file_path.parent == notebooks.NOTEBOOK_DIR:
+        return NotebookFile.from_parent(parent, path=file_path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n`: the notebooks and the demo checks that read what they wrote go to one worker
+    together (one `DEMO`); every other test goes wherever a worker is free."""
+    from xdist.scheduler import LoadScopeScheduling  # pytest-xdist: only under `pytest -n`
+
+    class DemoTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return "demo" if nodeid.startswith(("notebooks/", "tests/test_demo.py")) else nodeid
+
+    return DemoTogether(config, log)
+
+
+@pytest.fixture(scope="session")
+def demo_outputs() -> Path:
+    """The folder notebooks 01→05 wrote (run now if their tests have not)."""
+    return DEMO.through("99")
