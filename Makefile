@@ -7,9 +7,14 @@ STAMP := $(VENV)/.installed
 COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
-# What runs under Colab's versions too: every notebook, their outputs, real tokenizers, QLoRA, the
-# command line (03 without 02, resume, accelerate), the Colab checks, the chat server with Colab's FastAPI and openai
-COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_qlora.py tests/test_cli.py tests/test_colab.py tests/test_serve.py tests/test_plots.py
+# What runs under Colab's versions too: every notebook (as a T4 user runs them: 4-bit, gradient
+# checkpointing) and their outputs, real tokenizers, packing, the command line (03 without 02, resume,
+# accelerate), the Colab checks, the chat server with Colab's FastAPI and openai, the plots. Not again:
+# the style demo and the 4-bit learning test (the notebooks' run here covers both purposes).
+COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_packing.py tests/test_cli.py \
+	tests/test_colab.py tests/test_serve.py tests/test_plots.py
+COLAB_OPTIONS := --form USE_4BIT=true --form GRADIENT_CHECKPOINTING=true \
+	--deselect tests/test_demo.py::test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not_see
 
 .PHONY: demo test bench bench-gpu lab notebooks clean
 
@@ -36,9 +41,9 @@ $(COLAB_STAMP): $(STAMP) colab/pip-freeze.gpu.txt helpers/colab.py
 
 test: $(STAMP) $(COLAB_STAMP)  ## unit tests + every notebook on the tiny model, with the newest pins and with Colab's versions
 	$(PY) -m pytest
-	$(COLAB_PY) -m pytest $(COLAB_TESTS)
+	$(COLAB_PY) -m pytest $(COLAB_TESTS) $(COLAB_OPTIONS)
 
-bench: $(STAMP)  ## tutorial batching vs naive padding: tokens/s and peak memory (outputs/bench.json)
+bench: $(STAMP)  ## 03's batching (packing) vs padding to MAX_LENGTH and HF's default: tokens/s, peak memory, 03's estimate (bench.json)
 	$(PY) -m helpers.bench
 
 bench-gpu: $(STAMP)  ## the same on a 1.8B-shaped Llama under T4 limits (needs a CUDA GPU)

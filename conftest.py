@@ -3,7 +3,8 @@
 Each `notebooks/NN_*.ipynb` is one test: it runs on the tiny model through `helpers.notebooks.execute`
 (the runner of `make demo`), in a kernel given its own environment, so nothing is set in this process.
 The five write to one folder, in order, once per session, whichever asks first: a notebook's test or
-the `demo_outputs` fixture.
+the `demo_outputs` fixture. `--form NAME=VALUE` gives them a form value (`make test` runs them under
+Colab's versions the way a T4 user does: 4-bit, gradient checkpointing).
 """
 import tempfile
 from pathlib import Path
@@ -16,8 +17,8 @@ from helpers import notebooks
 class Demo:
     """Notebooks 01→05 run once, in order, into one folder; a failure is kept and named to later ones."""
 
-    def __init__(self):
-        self.folder, self.failed, self.done = None, "", set()
+    def __init__(self, settings: dict):
+        self.settings, self.folder, self.failed, self.done = settings, None, "", set()
 
     def through(self, stem: str) -> Path:
         self.folder = self.folder or Path(tempfile.mkdtemp(prefix="tutorial-"))
@@ -27,7 +28,7 @@ class Demo:
             if self.failed:
                 pytest.fail(f"{self.failed} が失敗したので、{source.stem} は実行していません", pytrace=False)
             try:
-                notebooks.execute(source, self.folder)
+                notebooks.execute(source, self.folder, self.settings)
             except Exception:
                 self.failed = source.stem
                 raise
@@ -35,12 +36,21 @@ class Demo:
         return self.folder
 
 
-DEMO = Demo()
+DEMO = pytest.StashKey[Demo]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--form", action="append", default=[], metavar="NAME=VALUE",
+                     help="a form value for the notebook runs (as TUTORIAL_NAME)")
+
+
+def pytest_configure(config):
+    config.stash[DEMO] = Demo(dict(value.split("=", 1) for value in config.getoption("form")))
 
 
 class NotebookItem(pytest.Item):
     def runtest(self):
-        DEMO.through(self.path.stem)
+        self.config.stash[DEMO].through(self.path.stem)
 
     def repr_failure(self, excinfo):
         return str(excinfo.value)  # nbclient's message: the cell, its source and the traceback
@@ -61,7 +71,7 @@ def pytest_collect_file(file_path, parent):
 
 def pytest_xdist_make_scheduler(config, log):
     """Under `pytest -n`: the notebooks and the demo checks that read what they wrote go to one worker
-    together (one `DEMO`); every other test goes wherever a worker is free."""
+    together (one `Demo`); every other test goes wherever a worker is free."""
     from xdist.scheduler import LoadScopeScheduling  # pytest-xdist: only under `pytest -n`
 
     class DemoTogether(LoadScopeScheduling):
@@ -72,6 +82,6 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 @pytest.fixture(scope="session")
-def demo_outputs() -> Path:
+def demo_outputs(pytestconfig) -> Path:
     """The folder notebooks 01→05 wrote (run now if their tests have not)."""
-    return DEMO.through("99")
+    return pytestconfig.stash[DEMO].through("99")

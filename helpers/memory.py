@@ -6,9 +6,11 @@ the GPU's free memory, with advice when it will not fit.
 """
 from __future__ import annotations
 
+import re
 import resource
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -43,17 +45,19 @@ def estimate(s: Shape, *, lora_r: int, batch_size: int, max_length: int, four_bi
     """Bytes per part of LoRA training memory (an estimate: real use varies by ±20%)."""
     tokens = batch_size * max_length
     lora = s.lora_params * lora_r
-    # per layer and token, Korthikanti et al. (2022) give ~34·h bytes of fp16 activations (attention
-    # scores are not stored with SDPA); checkpointing keeps only each layer's input plus one layer.
-    per_layer = 34 * s.hidden * tokens * weight_bytes / 2  # in the compute dtype: fp32 on a CPU doubles it
-    activations = (s.layers * 2 * s.hidden * tokens * weight_bytes / 2 + per_layer) if gradient_checkpointing else s.layers * per_layer
+    # Per layer and token, autograd keeps about 41·h bytes in 16-bit (Korthikanti et al. (2022) give 34·h for
+    # GPT; a Llama's SwiGLU and rotary keep more: 82·h in fp32 measured on CPU, tests/test_packing.py). With
+    # checkpointing only each layer's input stays, plus one layer's worth while it is recomputed.
+    scale = weight_bytes / 2  # activations are in the compute dtype: fp32 on a CPU doubles them
+    per_layer = 41 * s.hidden * tokens * scale
+    activations = (s.layers * 2 * s.hidden * tokens * scale + per_layer) if gradient_checkpointing else s.layers * per_layer
     return {
         "weights": s.params * (0.5 * 1.03 if four_bit else weight_bytes),  # NF4 + double-quant constants
         "adapter": lora * 4,                                                  # fp32
         "gradients": lora * 4,
         "optimizer": lora * (2 if eight_bit_optimizer else 8),                # Adam m and v
         "activations": activations,
-        "logits": tokens * s.vocab * 4 * 2,                                   # fp32 logits and their gradient
+        "logits": tokens * s.vocab * (12 + 2 * (weight_bytes == 2)),  # fp32 logits, log-softmax, gradient (+16-bit logits)
         "cuda_context": CUDA_CONTEXT,
     }
 
@@ -90,8 +94,12 @@ def advice(parts: dict, free_bytes: int | None, *, four_bit: bool, gradient_chec
 
 
 def measured_peak_mb() -> float:
-    """Peak GPU memory allocated by torch, or this process's peak resident memory on CPU."""
+    """Peak GPU memory allocated by torch, or this process's peak resident memory on CPU (Linux: VmHWM,
+    which starts afresh in a new program; `ru_maxrss` would start from the parent's peak)."""
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status.read_text()).group(1)) / 2**10
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10

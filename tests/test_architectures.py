@@ -11,9 +11,9 @@ import architectures
 from helpers import notebooks
 
 RUNS = {  # architecture: extra settings (one run takes the 4-bit path; one starts at 03, as in a fresh
-    # Colab runtime where 01 and 02 ran elsewhere: 03 prepares 02's default data, 04 needs no 01)
+    # Colab runtime where 01 and 02 ran elsewhere: 03 prepares 02's default data, 04 needs no 01; 01 runs once)
     "llm-jp-3 (Llama)": {},
-    "Qwen2.5 (Qwen2)": {"USE_4BIT": "true"},
+    "Qwen2.5 (Qwen2)": {"USE_4BIT": "true", "START": "02"},
     "Gemma 3 (Gemma3)": {"START": "03"},
 }
 

@@ -25,28 +25,15 @@ def test_hub_source_on_a_local_file(tmp_path):
     assert {"instruction": "次の国の首都を教えてください。\nフランス", "output": "パリです。"} in rows
 
 
-def test_arithmetic_source(tmp_path):
-    train, validation = run_02(tmp_path, SOURCE="arithmetic", TRAIN_SIZE="60", TEST_SIZE="20",
-                               QUESTION_STYLE="japanese", OPERATIONS="+×")
-    assert (len(train), len(validation)) == (60, 20)
-    assert not {r["instruction"] for r in train} & {r["instruction"] for r in validation}
-    assert all("たす" in r["instruction"] or "かける" in r["instruction"] for r in train)
-    saved = pd.read_csv(tmp_path / "arithmetic_test.csv", dtype=str)
-    assert list(saved.columns) == ["instruction", "output"] and len(saved) == 20
-
-
-def test_text_source(tmp_path):
-    train, validation = run_02(tmp_path, SOURCE="text")
-    assert len(train) + len(validation) == 12 and set(train[0]) == {"text"}
-
-
 def test_csv_source_refuses_a_broken_file_in_strict_mode(tmp_path):
     with pytest.raises(Exception, match="5 件の問題"):
         run_02(tmp_path, SOURCE="csv", CSV_PATH="../datasets/broken_example.csv")
 
 
 def test_text_mode_end_to_end_lowers_perplexity(tmp_path):
-    notebooks.run(tmp_path, upto="04", settings={"SOURCE": "text", "EPOCHS": "20", "MAX_LENGTH": "64"})  # 05 (sharing) adds nothing here
+    notebooks.run(tmp_path, since="02", upto="04", settings={"SOURCE": "text", "EPOCHS": "20", "MAX_LENGTH": "64"})
+    train, validation = prepared(tmp_path, "train"), prepared(tmp_path, "validation")
+    assert len(train) + len(validation) == 12 and set(train[0]) == {"text"}  # the sample text's 12 paragraphs
     perplexity = pd.read_csv(tmp_path / "perplexity.csv", index_col=0)
     for split in ("train", "heldout"):
         assert perplexity.loc[split, "perplexity_after"] < 0.5 * perplexity.loc[split, "perplexity_before"]
@@ -58,7 +45,13 @@ def test_arithmetic_end_to_end_improves_on_unseen_problems(tmp_path):
     """The learner's diary on the tiny model: 1-digit additions, test problems never trained."""
     settings = {"SOURCE": "arithmetic", "OPERATIONS": "+", "A_DIGITS": "1", "B_DIGITS": "1", "QUESTION_STYLE": "japanese",
                 "TRAIN_SIZE": "80", "TEST_SIZE": "20", "EPOCHS": "40", "MAX_NEW_TOKENS": "8"}
-    notebooks.run(tmp_path, upto="04", settings=settings)  # 05 (sharing) adds nothing here
+    notebooks.run(tmp_path, since="02", upto="04", settings=settings)  # 01 and 05 add nothing here
+    train, validation = prepared(tmp_path, "train"), prepared(tmp_path, "validation")
+    assert (len(train), len(validation)) == (80, 20)
+    assert not {r["instruction"] for r in train} & {r["instruction"] for r in validation}
+    assert all("たす" in r["instruction"] for r in train)
+    saved = pd.read_csv(tmp_path / "arithmetic_test.csv", dtype=str)
+    assert list(saved.columns) == ["instruction", "output"] and len(saved) == 20
     numeric = pd.read_csv(tmp_path / "numeric.csv", index_col=0)
     assert numeric.loc["greedy", "mae"] < 0.5 * numeric.loc["before", "mae"]
     assert numeric.loc["greedy", "hit_rate"] > numeric.loc["before", "hit_rate"]
@@ -71,7 +64,8 @@ def test_conversations_end_to_end_answer_held_out_conversations(tmp_path):
     """The sample conversations (system + two exchanges) through 02→04: every answer trained, the last
     answer of each held-out conversation compared. The tiny model, pre-trained on single questions
     only, needs more updates here (at 40 epochs and 1e-3 some seeds stop at 75%)."""
-    notebooks.run(tmp_path, upto="04", settings={"SOURCE": "conversations", "EPOCHS": "60", "LEARNING_RATE": "2e-3"})  # 05 (sharing) adds nothing here
+    notebooks.run(tmp_path, since="02", upto="04",  # 01 and 05 add nothing here
+                  settings={"SOURCE": "conversations", "EPOCHS": "60", "LEARNING_RATE": "2e-3"})
     assert all(len(row["messages"]) == 5 for row in prepared(tmp_path, "validation"))
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
     heldout = table[table["split"] == "heldout"]

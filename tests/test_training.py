@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import LlamaConfig
+from transformers import AutoConfig
 
-from helpers import checkpoints, memory, schedule
+from helpers import checkpoints, memory, models, schedule
 
 
 def test_optimizer_steps():
@@ -36,8 +36,7 @@ def checkpoint(folder, step, complete=True):
     return str(path)
 
 
-LLAMA_1_8B = LlamaConfig(vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
-                         num_attention_heads=16, num_key_value_heads=16, tie_word_embeddings=False)
+LLAMA_1_8B = AutoConfig.for_model(**models.LLM_JP_1_8B)
 
 
 def test_shape_counts_parameters_and_lora_sizes():
@@ -52,12 +51,14 @@ def test_estimate_arithmetic():
     s = memory.Shape(params=1000, lora_params=10, layers=2, hidden=4, vocab=50)
     parts = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=False)
     assert parts["weights"] == 2000 and parts["adapter"] == 80 * 4 and parts["optimizer"] == 80 * 8
-    assert parts["activations"] == 2 * 34 * 4 * 6
-    assert parts["logits"] == 6 * 50 * 8
+    assert parts["activations"] == 2 * 41 * 4 * 6  # 16-bit: 41·h bytes per layer and token
+    assert parts["logits"] == 6 * 50 * 14  # 16-bit logits, their fp32 copy, log-softmax and gradient
+    fp32 = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=False, weight_bytes=4)
+    assert fp32["activations"] == 2 * parts["activations"] and fp32["logits"] == 6 * 50 * 12
     quantised = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=True,
                                 gradient_checkpointing=True, eight_bit_optimizer=True)
     assert quantised["weights"] == pytest.approx(515)
-    assert quantised["activations"] == 2 * 2 * 4 * 6 + 34 * 4 * 6
+    assert quantised["activations"] == 2 * 2 * 4 * 6 + 41 * 4 * 6
     assert quantised["optimizer"] == 80 * 2
 
 
