@@ -26,7 +26,7 @@ class Demo:
             if source.stem > stem or source.stem in self.done:
                 continue
             if self.failed:
-                pytest.fail(f"{self.failed} が失敗したので、{source.stem} は実行していません", pytrace=False)
+                pytest.fail(f"{self.failed} が失敗したので、そのあとのノートブック ({source.stem}〜) は実行していません", pytrace=False)
             try:
                 notebooks.execute(source, self.folder, self.settings)
             except Exception:
@@ -45,7 +45,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.stash[DEMO] = Demo(dict(value.split("=", 1) for value in config.getoption("form")))
+    forms = config.getoption("form")
+    if any("=" not in value for value in forms):
+        raise pytest.UsageError(f"--form は NAME=VALUE の形で (例: --form USE_4BIT=true): {forms}")
+    config.stash[DEMO] = Demo(dict(value.split("=", 1) for value in forms))
 
 
 class NotebookItem(pytest.Item):

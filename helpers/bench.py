@@ -59,7 +59,7 @@ SHAPES = {"1.8b": models.LLM_JP_1_8B,
 
 
 def rows() -> list[tuple[str, str]]:
-    """The sample facts plus the sample text's paragraphs as answers: lengths from ~17 to ~100 tokens."""
+    """The sample facts plus the sample text's paragraphs as answers (mixed lengths)."""
     facts = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
     text = data.load_text(REPO_ROOT / "datasets" / "sample_text_ja.txt")["text"]
     return list(zip(facts["instruction"], facts["output"])) + [(f"{t[:6]}… の続きを書いてください。", t) for t in text]
@@ -90,15 +90,15 @@ def random_model(shape: str, dtype) -> str:
 
 
 def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int = MAX_LENGTH, epochs: int = 20,
-            steps: int = -1, four_bit: bool = False, gradient_checkpointing: bool = False) -> dict:
-    """Train LoRA on `rows()` batched the `mode` way (`epochs`, or only `steps` updates when given);
-    real tokens/s, peak memory and 03's estimate."""
+            steps: int = -1, four_bit: bool = False, gradient_checkpointing: bool = False, gpu: bool = False) -> dict:
+    """Train LoRA on `rows()` batched the `mode` way (`epochs`, or only `steps` updates when given), on
+    the GPU as on a T4 (fp16, 15 GiB) or on the CPU (fp32); real tokens/s, peak memory and 03's estimate."""
     padding, order = MODES[mode]
     set_seed(0)
-    gpu = torch.cuda.is_available()
     if gpu:
         torch.cuda.set_per_process_memory_fraction(min(1.0, T4_MEMORY / torch.cuda.get_device_properties(0).total_memory))
-    precision = env.choose_precision(shape, capability=(7, 5) if gpu else None)  # a T4's: fp16
+    precision = (env.choose_precision(shape, capability=(7, 5)) if gpu else
+                 env.Precision("cpu", torch.float32, False, False, "CPU"))
     tokenizer = AutoTokenizer.from_pretrained(tiny.path())
     ensure_pad_token(tokenizer)
     examples = [training_example(tokenizer, qa_messages(q, a), max_length) for q, a in rows()]
@@ -114,12 +114,13 @@ def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int 
                              learning_rate=2e-4, save_strategy="no", logging_strategy="no", report_to="none", seed=0,
                              fp16=precision.fp16, bf16=precision.bf16, use_cpu=not gpu, train_sampling_strategy=order,
                              gradient_checkpointing=gradient_checkpointing, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator(padding, tokenizer, max_length))
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                      data_collator=collator(padding, tokenizer, max_length))
     env.prepare_cpu()
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    real_tokens = trainer.state.num_input_tokens_seen  # padding left out (for packed rows: pad ids left out)
+    real_tokens = trainer.state.num_input_tokens_seen  # padding left out (packed rows: tokens that are not the pad id)
     peak = torch.cuda.max_memory_reserved() / 2**20 if gpu else memory.measured_peak_mb() - before
     parts = memory.estimate(memory.shape(model.config), lora_r=LORA_R, batch_size=batch, max_length=max_length,
                             four_bit=four_bit, weight_bytes=torch.finfo(precision.dtype).bits // 8,
@@ -146,7 +147,7 @@ def memory_point(batch: int, max_length: int, four_bit: bool, gradient_checkpoin
     (without the estimate's CUDA context); over the 15 GiB cap, the peak is None."""
     point = {"batch": batch, "max_length": max_length, "four_bit": four_bit, "gradient_checkpointing": gradient_checkpointing}
     try:
-        measured = run_one("pad_to_max", shape="1.8b", steps=2, **point)
+        measured = run_one("pad_to_max", shape="1.8b", steps=2, gpu=True, **point)
     except RuntimeError as error:
         if "OutOfMemoryError" not in str(error):
             raise
@@ -158,9 +159,10 @@ def memory_point(batch: int, max_length: int, four_bit: bool, gradient_checkpoin
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--gpu", action="store_true", help="llm-jp-3 1.8B の形 (重みは乱数)、fp16、15 GiB まで (CUDA が必要)")
-    parser.add_argument("--four-bit", type=lambda v: v.lower() == "true", default=False, help="4 ビット (QLoRA) で読み込む")
-    parser.add_argument("--gradient-checkpointing", type=lambda v: v.lower() == "true", default=False)
+    switch = dict(nargs="?", const=True, default=False, type=lambda v: v.lower() == "true")  # --x or --x=True
+    parser.add_argument("--gpu", **switch, help="llm-jp-3 1.8B の形 (重みは乱数)、fp16、15 GiB まで (CUDA が必要)")
+    parser.add_argument("--four-bit", **switch, help="4 ビット (QLoRA) で読み込む")
+    parser.add_argument("--gradient-checkpointing", **switch)
     parser.add_argument("--one", choices=MODES, help=argparse.SUPPRESS)  # a child process: one measure as JSON
     parser.add_argument("--shape", default="tiny", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=BATCH, help=argparse.SUPPRESS)
@@ -170,11 +172,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     options = {"four_bit": args.four_bit, "gradient_checkpointing": args.gradient_checkpointing}
     if args.one:
-        print(json.dumps(measure(args.one, args.shape, args.batch, args.max_length, args.epochs, args.steps, **options)))
+        print(json.dumps(measure(args.one, args.shape, args.batch, args.max_length, args.epochs, args.steps,
+                                 gpu=args.gpu, **options)))
         return {}
     if args.gpu and not torch.cuda.is_available():
         parser.error("--gpu には CUDA の GPU が必要です")
-    run = {"shape": "1.8b", "epochs": 2} if args.gpu else {}
+    run = {"shape": "1.8b", "epochs": 2, "gpu": True} if args.gpu else {}
     tokenizer = AutoTokenizer.from_pretrained(tiny.path())
     lengths = [len(training_example(tokenizer, qa_messages(q, a), MAX_LENGTH)["input_ids"]) for q, a in rows()]
     results = {}

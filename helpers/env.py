@@ -76,7 +76,7 @@ def describe() -> dict:
 
 def output_dir() -> Path:
     """`FINETUNE_OUTPUT_DIR`, else Google Drive when mounted (survives a disconnect), else `outputs/`."""
-    if "TUTORIAL_OUTPUT_DIR" in os.environ:  # its name until November 2026: not to be ignored silently
+    if "TUTORIAL_OUTPUT_DIR" in os.environ:  # the old name: an error, not silently ignored
         raise TutorialError(f"環境変数 TUTORIAL_OUTPUT_DIR は {OUTPUT_VARIABLE} に名前が変わりました "
                             "(TUTORIAL_ で始まる名前はフォームの値の上書きだけに使います)。名前を変えて設定し直してください。")
     if os.environ.get(OUTPUT_VARIABLE):

@@ -248,10 +248,11 @@ print(f"重みの更新回数: {steps} 回")
 #   設定を変えると別の名前になり、前の学習のフォルダは消さずに残します (要らなければ、表示されるフォルダを自分で削除します)。
 # - `load_best_model_at_end`: 学習の最後に、検証用の損失がいちばん低かったエポックの重みに戻します (過学習する前の時点)。
 # - `DataCollatorWithFlattening` (詰め物なしのパッキング): バッチの行を **1 本の長い行につなげて** 学習します。長さをそろえる詰め物 (padding) がいらないので、
-#   そのぶん速く、メモリも少なくて済みます (`make bench` で、行ごとに詰め物をする Hugging Face の既定のやり方と比べています)。
-#   位置の番号 (position_ids) を行ごとに 0 から振り直すので、つないだ行どうしは互いを見ません。ただしそれが効くのは、学習中にモデルが
+#   そのぶんメモリが少なくて済み、少し速くなります (`make bench` で、バッチの中のいちばん長い行まで詰め物をする Hugging Face の既定のやり方と比べています)。
+#   位置の番号 (position_ids) を行ごとに 0 から振り直すので、つないだ行どうしは注意 (attention) で互いを参照しません。ただしそれが効くのは、学習中にモデルが
 #   キャッシュ (生成を速くするための過去の計算結果) を使わないときだけなので、`model.config.use_cache = False` にします (生成のときは `generate` がキャッシュを使います)。
 #   損失はつなぐ前と同じになることを、テスト (`tests/test_packing.py`) で確かめています。
+#   text のデータでは、どのブロックも同じ長さ (`MAX_LENGTH`) で詰め物がないので、つながずに `DataCollatorForSeq2Seq` でそのまま並べます (つなぐと注意の計算が増えるだけです)。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
 # - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/<実行の名前>/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
 #
@@ -259,11 +260,13 @@ print(f"重みの更新回数: {steps} 回")
 # 古いチェックポイントを消すときに時刻ではなく番号の順に並べる、という意味です。害はありません (Drive の上でも同じです)。
 
 # %%
-from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, Trainer, TrainingArguments
 
 model.config.use_cache = False  # 学習中はキャッシュを使わない (つないだ行を見分けるのに必要)
 run = artefacts.start_run(out, vars(cfg), resume=cfg.RESUME)  # 設定とデータから決まる実行の名前と、そのフォルダ
 print(f"この学習の名前: {run.id} (チェックポイント: {run.folder})")
+collator = (DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX) if data.is_text(splits) else
+            DataCollatorWithFlattening(separator_id=IGNORE_INDEX))  # 行をつないで 1 本に (詰め物なし)
 args = TrainingArguments(
     output_dir=str(run.folder),
     num_train_epochs=cfg.EPOCHS,
@@ -288,7 +291,7 @@ args = TrainingArguments(
     report_to="none",
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
-                  processing_class=tokenizer, data_collator=DataCollatorWithFlattening(separator_id=IGNORE_INDEX),
+                  processing_class=tokenizer, data_collator=collator,
                   callbacks=[checkpoints.epoch_adapters_callback(run.folder / artefacts.EPOCHS), schedule.time_callback()])
 checkpoint = checkpoints.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:

@@ -130,7 +130,7 @@ else:
 
 # %% [markdown]
 # ## 5. 読み込み直す (Hub の版を選べます)
-# `models.load` は 03 と同じ読み込み方で元のモデルを読み、`PeftModel.from_pretrained(元のモデル, アダプター, revision=...)` でアダプターを重ねます。
+# `models.load` は 03 と同じ精度と注意機構 (SDPA) で元のモデルを読み (4 ビットにはしません)、`PeftModel.from_pretrained(元のモデル, アダプター, revision=...)` でアダプターを重ねます。
 # Hub のアダプターは、過学習する前のチェックポイントをブランチやコミットとして残しておけば、`REVISION` でその版を選べます。
 
 # %%
