@@ -122,12 +122,17 @@ def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int 
     seconds = time.perf_counter() - start
     real_tokens = trainer.state.num_input_tokens_seen  # padding left out (packed rows: tokens that are not the pad id)
     peak = torch.cuda.max_memory_reserved() / 2**20 if gpu else memory.measured_peak_mb() - before
-    parts = memory.estimate(memory.shape(model.config), lora_r=LORA_R, batch_size=batch, max_length=max_length,
-                            four_bit=four_bit, weight_bytes=torch.finfo(precision.dtype).bits // 8,
-                            gradient_checkpointing=gradient_checkpointing)
-    parts.pop("cuda_context")  # neither measure counts it
     return {"tokens_per_s": round(real_tokens / seconds, 1), "peak_mem_mb": round(peak, 1), "real_tokens": real_tokens,
-            "estimate_mb": round(sum(parts.values()) / 2**20, 1), "seconds": round(seconds, 2)}
+            "estimate_mb": estimate_mb(model.config, batch, max_length, four_bit, gradient_checkpointing,
+                                       torch.finfo(precision.dtype).bits // 8), "seconds": round(seconds, 2)}
+
+
+def estimate_mb(config, batch: int, max_length: int, four_bit: bool, gradient_checkpointing: bool,
+                weight_bytes: int = 2) -> float:
+    """03's estimate (MiB) without its CUDA context, which neither measure counts."""
+    parts = memory.estimate(memory.shape(config), lora_r=LORA_R, batch_size=batch, max_length=max_length,
+                            four_bit=four_bit, weight_bytes=weight_bytes, gradient_checkpointing=gradient_checkpointing)
+    return round((sum(parts.values()) - parts["cuda_context"]) / 2**20, 1)
 
 
 def run_one(mode: str, live_memory: bool = False, **options) -> dict:
@@ -151,9 +156,8 @@ def memory_point(batch: int, max_length: int, four_bit: bool, gradient_checkpoin
     except RuntimeError as error:
         if "OutOfMemoryError" not in str(error):
             raise
-        parts = memory.estimate(memory.shape(AutoConfig.for_model(**SHAPES["1.8b"])), lora_r=LORA_R, batch_size=batch,
-                                max_length=max_length, four_bit=four_bit, gradient_checkpointing=gradient_checkpointing)
-        measured = {"peak_mem_mb": None, "estimate_mb": round((sum(parts.values()) - parts["cuda_context"]) / 2**20, 1)}
+        measured = {"peak_mem_mb": None, "estimate_mb": estimate_mb(AutoConfig.for_model(**SHAPES["1.8b"]), batch, max_length,
+                                                                   four_bit, gradient_checkpointing)}
     return point | {"peak_mem_mb": measured["peak_mem_mb"], "estimate_mb": measured["estimate_mb"]}
 
 
