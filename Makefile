@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
+# llama.cpp's engine for test-gguf: llama-cpp-python built from the pinned sdist the converters come from
+GGUF_STAMP := $(VENV)/.llama-cpp-python
 # What runs under Colab's versions too: every notebook (as a T4 user runs them: 4-bit, gradient
 # checkpointing) and their outputs, real tokenizers, packing, the command line (03 without 02, resume,
 # accelerate), the Colab checks, the chat server with Colab's FastAPI and openai, the plots. Not again:
@@ -18,7 +20,7 @@ COLAB_OPTIONS := --form USE_4BIT=true --form GRADIENT_CHECKPOINTING=true \
 	--deselect tests/test_demo.py::test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not_see \
 	--deselect tests/test_cli.py::test_two_processes_with_accelerate_launch
 
-.PHONY: demo test bench bench-gpu lab notebooks clean
+.PHONY: demo test test-gguf bench bench-gpu lab notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +46,13 @@ $(COLAB_STAMP): $(STAMP) colab/pip-freeze.gpu.txt helpers/colab.py
 test: $(STAMP) $(COLAB_STAMP)  ## unit tests + every notebook on the tiny model, with the newest pins and with Colab's versions
 	$(PY) -m pytest
 	$(COLAB_PY) -m pytest $(COLAB_TESTS) $(COLAB_OPTIONS)
+
+$(GGUF_STAMP): $(STAMP) helpers/gguf_export.py
+	$(PY) -m pip install -q "llama-cpp-python==$$($(PY) -c 'from helpers.gguf_export import LLAMA_CPP_PYTHON; print(LLAMA_CPP_PYTHON)')"
+	touch $(GGUF_STAMP)
+
+test-gguf: $(GGUF_STAMP)  ## 05's GGUF export run by llama.cpp itself (the first build takes ~5 min on 2 cores; pip caches the wheel)
+	$(PY) -m pytest -n 0 -m llama_cpp tests/test_gguf.py
 
 bench: $(STAMP)  ## 03's batching (packing) vs padding to MAX_LENGTH and HF's default: tokens/s, peak memory, 03's estimate (bench.json)
 	$(PY) -m helpers.bench

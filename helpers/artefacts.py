@@ -12,6 +12,7 @@ stamped with the run they came from.
       evaluated_adapter/             04 → 05   the adapter 04 scored, its scores in tutorial_run.json
       comparison.csv, summary.csv, perplexity.csv, numeric.csv, epochs.png, numeric.png, report.html   04
       merged/                        05
+      gguf/                          05 → llama.cpp, Ollama, LM Studio   model-<type>.gguf, adapter-lora-f16.gguf, Modelfile
 
 A run is 03's settings plus 02's data: its id is their hash, so a changed setting (or new data)
 starts a new `checkpoints/<run>/` beside the old ones instead of resuming or deleting them.
@@ -46,6 +47,7 @@ EVALUATED = "evaluated_adapter"
 COMPARISON, SUMMARY, PERPLEXITY, NUMERIC = "comparison.csv", "summary.csv", "perplexity.csv", "numeric.csv"
 EPOCHS_PLOT, NUMERIC_PLOT, REPORT = "epochs.png", "numeric.png", "report.html"
 MERGED = "merged"
+GGUF = "gguf"
 STAMP = "tutorial_run.json"  # inside a folder: which run it came from
 NOT_IN_RUN = {"RESUME"}  # settings that do not change what is trained
 

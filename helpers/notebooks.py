@@ -28,8 +28,10 @@ from .settings import FROM_01, FROM_02, PREFIX
 from .tables import headline, style_scores
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-# What `make demo` and the test suite set: the offline tiny model, with settings it learns with.
-TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3"}
+# What `make demo` and the test suite set: the offline tiny model, with settings it learns with, and
+# 05's GGUF export (a few MB on it).
+TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3",
+            "TUTORIAL_EXPORT_GGUF": "true"}
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 _GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
 SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"

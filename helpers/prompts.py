@@ -71,7 +71,7 @@ def encode(tokenizer, text: str) -> list[int]:
     Templates that write the BOS themselves would otherwise get a second one; EOS is never appended.
     """
     ids = tokenizer(text, add_special_tokens=False).input_ids
-    if _facts(tokenizer)[0] and ids[:1] != [tokenizer.bos_token_id]:
+    if adds_bos(tokenizer) and ids[:1] != [tokenizer.bos_token_id]:
         ids = [tokenizer.bos_token_id] + ids
     return ids
 
@@ -98,6 +98,16 @@ def answer_text(tokenizer, new_ids) -> str:
 def answer_opening(tokenizer) -> str:
     """What the template writes before every answer (such as an empty thinking block), "" for most."""
     return _facts(tokenizer)[1]
+
+
+def answer_closing(tokenizer) -> str:
+    """What the template writes after every answer (its end-of-turn marker and line breaks)."""
+    return _facts(tokenizer)[3]
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts a BOS in front of a text itself (llama.cpp does the same)."""
+    return _facts(tokenizer)[0]
 
 
 def training_example(tokenizer, messages, max_length: int | None = None) -> dict:
@@ -220,9 +230,9 @@ def _checked_prefix(tokenizer, messages: list[dict], turn: int, ids: list[int]) 
     return prompt
 
 
-def _facts(tokenizer) -> tuple[bool, str, tuple[int, ...]]:
+def _facts(tokenizer) -> tuple[bool, str, tuple[int, ...], str]:
     """(the tokenizer adds a BOS itself, the text its template writes before every answer, the stop
-    ids), found by tokenizing a character and rendering a probe answer; remembered per tokenizer."""
+    ids, the text it writes after every answer), found by tokenizing a character and rendering a probe answer; remembered per tokenizer."""
     key = (tokenizer.chat_template, tokenizer.bos_token_id, tokenizer.eos_token_id)
     known = _FACTS.get(tokenizer)
     if known and known[0] == key:
@@ -236,6 +246,6 @@ def _facts(tokenizer) -> tuple[bool, str, tuple[int, ...]]:
     special = tokenizer.added_tokens_decoder
     marker = next((i for i in ids if i in special and special[i].special), None)
     stops = tuple(i for i in dict.fromkeys([tokenizer.eos_token_id, marker]) if i is not None)
-    facts = (adds_bos, opening if full.startswith(prompt) else "", stops)
+    facts = (adds_bos, opening if full.startswith(prompt) else "", stops, closing if _PROBE in full else "")
     _FACTS[tokenizer] = (key, facts)
     return facts

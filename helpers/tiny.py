@@ -1,6 +1,7 @@
 """A tiny Japanese Llama built offline from this repository's own text, for CI and `make demo`.
 
-It has its own tokenizer (digits are single tokens), an Alpaca-style chat template that writes
+It has its own SentencePiece tokenizer (`tokenizer.model`, which llama.cpp's converter reads; byte
+fallback, digits are single tokens, `▁` for spaces), an Alpaca-style chat template that writes
 the BOS itself, pad != eos, and a short pre-training on `datasets/tiny_corpus_ja.txt` plus the
 general questions in `datasets/tiny_pretrain_qa.csv`, so that it is a small model that already
 knows some things, like the real models the notebooks use. Built once and cached under a key
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import random
@@ -36,7 +38,7 @@ ALPHABET = ([chr(c) for c in range(0x3041, 0x3097)] + [chr(c) for c in range(0x3
             + list("ー、。「」・？！\n"))
 MODEL_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                    num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256)
-VOCAB_SIZE = 1200
+VOCAB_SIZE = 1456  # 256 of them are bytes (byte fallback)
 STEPS, BATCH, LR, SEED = 600, 16, 3e-3, 0
 
 
@@ -57,22 +59,37 @@ def _qa_rows() -> list[tuple[str, str]]:
 
 
 def _train_tokenizer(lines: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """A SentencePiece BPE model (byte fallback, single digits, each line break a token, `▁` for spaces)
+    and the same tokenizer for transformers: its pieces and merges in a `tokenizers` BPE. No `▁` is put
+    in front of a text (`add_prefix_space` false, which llama.cpp's converter passes on), so a word the
+    pre-training sentences start with is the same token inside an answer."""
+    import sentencepiece
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split("\n", "isolated"), pre_tokenizers.Digits(individual_digits=True)])
-    tok.decoder = decoders.Fuse()
-    alphabet = sorted(set(ALPHABET) | set("".join(lines)))
-    tok.train_from_iterator(lines, trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE, special_tokens=SPECIAL, initial_alphabet=alphabet, show_progress=False))
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=proto, model_type="bpe", vocab_size=VOCAB_SIZE,
+        byte_fallback=True, split_digits=True, user_defined_symbols=["\n"],  # "\n" a token of its own
+        required_chars="".join(c for c in ALPHABET if c not in " \n"), character_coverage=1.0,
+        normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+        split_by_unicode_script=False, split_by_whitespace=False, max_sentence_length=1 << 16,  # pieces like "です。"
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3, num_threads=1, minloglevel=2)
+    spm = sentencepiece.SentencePieceProcessor(model_proto=proto.getvalue())
+    vocab = {spm.id_to_piece(i): i for i in range(spm.get_piece_size())}
+    pieces = [p for p, i in vocab.items() if not (spm.is_unknown(i) or spm.is_control(i) or spm.is_byte(i))]
+    merges = sorted((-spm.get_score(vocab[p]), vocab[p], p[:cut], p[cut:])  # SentencePiece merges by score
+                    for p in pieces for cut in range(1, len(p)) if p[:cut] in vocab and p[cut:] in vocab)
+    tok = Tokenizer(models.BPE(vocab, [(a, b) for *_, a, b in merges], unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     tok.post_processor = processors.TemplateProcessing(  # like Llama tokenizers: BOS in front
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
-                                        eos_token="</s>", pad_token="<pad>")
+                                        eos_token="</s>", pad_token="<pad>", add_prefix_space=False)
     tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    return tokenizer, proto.getvalue()
 
 
 def _examples(tokenizer) -> list[dict]:
@@ -126,7 +143,7 @@ def _build(target: Path) -> None:
     torch.manual_seed(SEED)
     lines = CORPUS.read_text(encoding="utf-8").splitlines()
     qa = _qa_rows()
-    tokenizer = _train_tokenizer(lines + [f"### 指示:\n{q}\n\n### 応答:\n{a}" for q, a in qa])
+    tokenizer, sentencepiece_model = _train_tokenizer(lines + [f"### 指示:\n{q}\n\n### 応答:\n{a}" for q, a in qa])
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          tie_word_embeddings=True, **MODEL_SHAPE)
@@ -137,6 +154,7 @@ def _build(target: Path) -> None:
                                                pad_token_id=config.pad_token_id)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
+    (target / "tokenizer.model").write_bytes(sentencepiece_model)  # what llama.cpp's converter reads
     (target / "tiny_build.json").write_text(json.dumps({"key": _key(), "steps": STEPS}))
 
 

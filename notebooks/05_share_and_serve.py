@@ -15,17 +15,18 @@
 #
 # **このノートブックでやること**
 # 1. アダプター (小さい) と、必要なら元のモデルに LoRA を合体させた **マージ済みモデル** (大きい) を保存し、大きさを比べる
-# 2. **モデルカード** (モデルの説明書: 元のモデル、データ、設定、学習前後の採点、ライセンス) を作る
-# 3. Hugging Face Hub にアップロードする (GitHub は 100 MB を超えるファイルを置けないため)。既定では非公開
-# 4. Hub (またはフォルダ) から、選んだ **revision** (版) のアダプターを読み込み直す
-# 5. 会話の履歴つきでチャットする (答えは 1 文字ずつ表示されます)
-# 6. ほかのプログラムから呼べる OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ (stream=True も)
+# 2. 自分の PC の **llama.cpp / Ollama / LM Studio** で使えるように、**GGUF** ファイルと Ollama の `Modelfile` を書き出す
+# 3. **モデルカード** (モデルの説明書: 元のモデル、データ、設定、学習前後の採点、ライセンス) を作る
+# 4. Hugging Face Hub にアップロードする (GitHub は 100 MB を超えるファイルを置けないため)。既定では非公開
+# 5. Hub (またはフォルダ) から、選んだ **revision** (版) のアダプターを読み込み直す
+# 6. 会話の履歴つきでチャットする (答えは 1 文字ずつ表示されます)
+# 7. ほかのプログラムから呼べる OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ (stream=True も)
 #
 # **かかる時間**: 5 分ほど (アップロードとマージをする場合はモデルの大きさ次第)。
 #
 # 先に **03** (と、採点をモデルカードに載せるなら **04**) を実行しておいてください。
 #
-# **最短コース**: 既定のまま上から実行すると、アダプターの保存、モデルカード、チャット、API サーバーまで進みます (アップロードとマージは既定でオフ)。
+# **最短コース**: 既定のまま上から実行すると、アダプターの保存、モデルカード、チャット、API サーバーまで進みます (マージ、GGUF、アップロードは既定でオフ)。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
@@ -50,6 +51,7 @@ import helpers
 # %% [markdown]
 # ## 1. 設定
 # - `SAVE_MERGED`: マージ済みモデルも保存する (1.8B のモデルなら fp16 で約 3.7 GB。アダプターだけなら数十 MB)
+# - `EXPORT_GGUF` / `GGUF_TYPE`: GGUF に書き出す (マージもします)。`q8_0` は 8 ビット (f16 の約半分の大きさ)、`f16` は 16 ビットのまま
 # - `PUSH_TO_HUB`: Hub にアップロードする (既定はオフ)。トークンは Colab のシークレット `HF_TOKEN` か、ログインで渡します。画面にもファイルにも書きません
 # - `REPO_ID`: アップロード先 (`ユーザー名/リポジトリ名`)。`PRIVATE` がオンなら非公開
 # - `LOAD_FROM` / `REVISION`: 読み込み直すアダプター (空なら出力フォルダのもの) と、その版 (ブランチ名やコミットの ID)
@@ -57,6 +59,8 @@ import helpers
 # %%
 # @title 保存と共有の設定
 SAVE_MERGED = False  # @param {type:"boolean"}
+EXPORT_GGUF = False  # @param {type:"boolean"}
+GGUF_TYPE = "q8_0"  # @param ["q8_0", "f16"]
 PUSH_TO_HUB = False  # @param {type:"boolean"}
 REPO_ID = "your-name/llm-jp-lora-tutorial"  # @param {type:"string"}
 PRIVATE = True  # @param {type:"boolean"}
@@ -69,7 +73,7 @@ from types import SimpleNamespace
 
 from helpers import artefacts, env, settings, share
 
-cfg = settings.collect(SAVE_MERGED=SAVE_MERGED, PUSH_TO_HUB=PUSH_TO_HUB, REPO_ID=REPO_ID, PRIVATE=PRIVATE,
+cfg = settings.collect(SAVE_MERGED=SAVE_MERGED, EXPORT_GGUF=EXPORT_GGUF, GGUF_TYPE=GGUF_TYPE, PUSH_TO_HUB=PUSH_TO_HUB, REPO_ID=REPO_ID, PRIVATE=PRIVATE,
                        LOAD_FROM=LOAD_FROM, REVISION=REVISION)
 out = env.output_dir()
 env.require(out / artefacts.ADAPTER, "03_lora_finetune.ipynb")
@@ -81,6 +85,7 @@ print(f"モデル: {trained.MODEL} / 学習: {run['run']} / アダプター: {ad
 # %% [markdown]
 # ## 2. 必要なら、元のモデルとアダプターをマージして保存
 # `merge_and_unload` は LoRA の行列を元の重みに足し込み、普通のモデルにします。PEFT がなくても読み込めて、少し速く動きますが、ファイルは大きくなります。
+# GGUF に書き出すとき (`EXPORT_GGUF`) も、このマージ済みモデルを変換します。
 
 # %%
 import torch
@@ -91,7 +96,7 @@ from helpers.errors import japanese_errors
 
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージするときだけ
+if cfg.SAVE_MERGED or cfg.EXPORT_GGUF:  # 元のモデルを読み込むのは、マージするときだけ
     with japanese_errors(trained.MODEL):  # 4 ビットで学習したときも、マージは元の精度の重みに (4 ビットに足すと丸めの誤差が出る)
         tuned = models.load(trained.MODEL, precision, adapter=adapter_dir)
     # 1.8B なら約 3.7 GB: ディスクの空きが要ります。書き終わってから merged/ と入れ替えます
@@ -101,12 +106,50 @@ if cfg.SAVE_MERGED:  # 元のモデルを読み込むのは、マージすると
         artefacts.stamp(merged_dir, run["run"], checkpoint=run.get("checkpoint", "adapter"))
     merged_dir = out / artefacts.MERGED
     print(f"マージ済みモデル: {merged_dir} ({artefacts.size_mb(merged_dir):,.0f} MB) / アダプター: {artefacts.size_mb(adapter_dir):,.1f} MB")
-    del tuned  # 5 で読み込み直すので、メモリを空けておく
+    del tuned  # 6 で読み込み直すので、メモリを空けておく
 else:
-    print("SAVE_MERGED がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
+    print("SAVE_MERGED と EXPORT_GGUF がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
 
 # %% [markdown]
-# ## 3. モデルカードを作る
+# ## 3. GGUF に書き出して、自分の PC で使う (`EXPORT_GGUF` がオンのときだけ)
+# **GGUF** は [llama.cpp](https://github.com/llm-finetune-ja/llm-finetune-ja) (CPU でも速く動く推論エンジン) のファイル形式です。
+# [Ollama](https://ollama.com/) と [LM Studio](https://lmstudio.ai/) も、中で llama.cpp を使っていて GGUF を読みます。
+# - 変換には llama.cpp 自身のスクリプト `convert_hf_to_gguf.py` を使います。PyPI にある llama-cpp-python のソース (版を固定) に入っているものを、初回だけ取得します (約 76 MB。コンパイルは要りません)。実行したコマンドを `$` の行に表示します。
+# - `model-q8_0.gguf` (または `model-f16.gguf`): マージ済みモデル 1 つで完結するファイル。**量子化** (重みを少ないビット数で表すこと) した `q8_0` は f16 の約半分の大きさで、答えはほとんど変わりません。
+# - `adapter-lora-f16.gguf`: アダプターだけの GGUF。元のモデルの GGUF (同じ版) と組み合わせて使います (llama.cpp の `--lora`、Ollama の `ADAPTER`)。
+# - `Modelfile`: Ollama 用の設定。03 の学習と同じチャットテンプレートと、答えを止めるトークン (学習と同じもの) を書きます。
+# - 変換ツールが知らないトークナイザーのモデルは GGUF にできません (このリポジトリで試した範囲では、Qwen2.5 系と練習用の tiny はできて、既定の llm-jp-3 はできません。トークナイザーが `tokenizer.json` だけの Unigram 型のため)。そのときは理由を表示して、次へ進みます。
+
+# %%
+from helpers import gguf_export
+from helpers.errors import TutorialError
+
+if cfg.EXPORT_GGUF:
+    try:
+        with artefacts.writing(out / artefacts.GGUF) as gguf_dir:
+            gguf_dir.mkdir()
+            model_file = gguf_export.model_to_gguf(merged_dir, gguf_dir / f"model-{cfg.GGUF_TYPE}.gguf", cfg.GGUF_TYPE)
+            gguf_export.adapter_to_gguf(adapter_dir, models.resolve(trained.MODEL), gguf_dir / "adapter-lora-f16.gguf")
+            (gguf_dir / gguf_export.MODELFILE).write_text(gguf_export.modelfile(tokenizer, model_file.name), encoding="utf-8")
+        gguf_dir = out / artefacts.GGUF
+        sizes = {f.name: artefacts.size_mb(f) for f in sorted(gguf_dir.iterdir())} | {
+            "(参考) マージ済みモデル merged/": artefacts.size_mb(merged_dir), "(参考) アダプター": artefacts.size_mb(adapter_dir)}
+        display(pd.DataFrame({"大きさ (MB)": sizes}).round(1))
+        print(f"{gguf_dir / gguf_export.MODELFILE}:\n{(gguf_dir / gguf_export.MODELFILE).read_text(encoding='utf-8')}")
+    except TutorialError as exc:  # 変換できないモデルなど: 理由を表示して先へ進む
+        print(exc)
+else:
+    print("EXPORT_GGUF がオフなので、GGUF には書き出しません。")
+
+# %% [markdown]
+# **書き出した GGUF を自分の PC で使う** (Colab なら、Drive の出力フォルダの `gguf/` をダウンロードします)
+# - **Ollama**: `gguf/` フォルダで `ollama create my-tuned -f Modelfile` を実行し、`ollama run my-tuned` で話しかけます。
+#   アダプターの GGUF を使うときは、`Modelfile` の `FROM` を元のモデルの GGUF にして、`ADAPTER ./adapter-lora-f16.gguf` の行を足します。
+# - **LM Studio**: `lms import gguf/model-q8_0.gguf` (またはアプリの「My Models」フォルダに置く) で読み込みます。チャットテンプレートは GGUF の中に入っているので、そのまま学習と同じ形で会話できます。
+# - **llama.cpp**: `llama-cli -m model-q8_0.gguf -cnv` で会話、`llama-server -m model-q8_0.gguf --port 8000` で、7 と同じ OpenAI 形式の API サーバーになります。
+
+# %% [markdown]
+# ## 4. モデルカードを作る
 # 04 の採点があれば載せます (04 が採点したアダプターと一緒に保存した、そのアダプター自身の採点です)。元のモデルのライセンスは、そのモデルカードから読みます (読めなければ「不明」と書くので、自分で確かめてください)。
 
 # %%
@@ -117,7 +160,7 @@ artefacts.save(adapter_dir / "README.md", card)
 print(card)
 
 # %% [markdown]
-# ## 4. Hugging Face Hub にアップロードする (`PUSH_TO_HUB` がオンのときだけ)
+# ## 5. Hugging Face Hub にアップロードする (`PUSH_TO_HUB` がオンのときだけ)
 # 準備: Hugging Face でアカウントを作り、書き込み (write) 権限のトークンを作って、Colab の左の鍵アイコン (シークレット) に `HF_TOKEN` という名前で登録します。
 # トークンはノートブックに直接書かないでください (共有したときに漏れます)。
 
@@ -129,7 +172,7 @@ else:
     print("PUSH_TO_HUB がオフなので、アップロードはしません。")
 
 # %% [markdown]
-# ## 5. 読み込み直す (Hub の版を選べます)
+# ## 6. 読み込み直す (Hub の版を選べます)
 # `models.load` は 03 と同じ精度と注意機構 (SDPA) で元のモデルを読み (4 ビットにはしません)、`PeftModel.from_pretrained(元のモデル, アダプター, revision=...)` でアダプターを重ねます。
 # Hub のアダプターは、過学習する前のチェックポイントをブランチやコミットとして残しておけば、`REVISION` でその版を選べます。
 
@@ -140,7 +183,7 @@ with japanese_errors(str(source)):
 print(f"{source} を読み込みました。メモリ: {reloaded.get_memory_footprint() / 2**20:,.0f} MiB (元のモデル + アダプター)")
 
 # %% [markdown]
-# ## 6. チャット (会話の履歴つき、1 文字ずつ表示)
+# ## 7. チャット (会話の履歴つき、1 文字ずつ表示)
 # `history` に会話をためていき、毎回チャットテンプレートで全体をモデルに渡します。`TextStreamer` で、生成されたそばから表示します。
 # `MESSAGE` を書き換えてこのセルを何度も実行すると、会話が続きます。`RESET` をオンにすると最初からです。
 
@@ -162,7 +205,7 @@ text, *_ = generation.reply(reloaded, tokenizer, history, streamer=TextStreamer(
 history.append({"role": "assistant", "content": text})
 
 # %% [markdown]
-# ## 7. OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ
+# ## 8. OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ
 # `python -m helpers.serve` は、OpenAI の API と同じ形 (`/v1/chat/completions` と `/v1/models`) で答えるサーバーです (FastAPI と uvicorn で動きます)。
 # OpenAI のライブラリ `openai` や、それを使う道具 (LangChain など) から、`base_url` をこのサーバーにするだけで呼べます。
 # 答えを少しずつ受け取る `stream=True` (チャット画面でおなじみの、文字が順に出てくる表示) にも対応しています。
@@ -186,7 +229,7 @@ with socket.socket() as probe:  # 空いているポートを選ぶ
     port = probe.getsockname()[1]
 api_key = secrets.token_urlsafe(16)  # この実行だけの合言葉
 server = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL, "--adapter", str(adapter_dir),
-                           "--port", str(port), "--api-key", api_key], cwd=str(env.REPO_ROOT))
+                           "--port", str(port), f"--api-key={api_key}"], cwd=str(env.REPO_ROOT))  # = : 合言葉が - で始まっても
 try:
     for _ in range(300):  # モデルを読み込み終わるまで待つ
         try:
@@ -226,7 +269,7 @@ print(f"""
 
 # %% [markdown]
 # ## まとめと次のステップ
-# - アダプターとモデルカードを保存し、(オンにしたときは) マージ済みモデルの保存と Hub へのアップロードをしました。
+# - アダプターとモデルカードを保存し、(オンにしたときは) マージ済みモデルの保存、GGUF と Modelfile の書き出し、Hub へのアップロードをしました。
 # - アダプターを読み込み直してチャットし、OpenAI 形式の API サーバーを立てて、openai ライブラリから (stream=True でも) 呼び出しました。サーバーはセルの最後で止めたので、続けて使うときは表示したコマンドで起動し直します。
 #
 # 次の一歩: 自分のデータで 02〜04 をやり直し、いちばん良かったアダプターを Hub に非公開で置いておきましょう。

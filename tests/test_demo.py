@@ -1,10 +1,11 @@
 """What the demo must honestly show, read from notebook 04's comparison.csv on the tiny model."""
 import json
+import sys
 
 import pandas as pd
 import pytest
 
-from helpers import artefacts, notebooks
+from helpers import artefacts, gguf_export, notebooks
 from helpers.scores import normalize, style_ending
 from helpers.tables import style_scores
 
@@ -79,6 +80,20 @@ def test_share_notebook_shares_the_adapter_04_scored_with_its_scores(out):
     card = (out / artefacts.EVALUATED / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nbase_model: tiny\nlibrary_name: peft")
     assert "| heldout | 8 | 0.0 | 1.0 |" in card  # 04's summary: 8 held-out rows, 0% → 100%
+
+
+def test_share_notebook_writes_a_gguf_and_a_modelfile_on_the_tiny_path(out, tiny_tokenizer):
+    folder = out / artefacts.GGUF
+    assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "adapter-lora-f16.gguf", "model-q8_0.gguf"]
+    modelfile = (folder / "Modelfile").read_text(encoding="utf-8")
+    assert "FROM ./model-q8_0.gguf\n" in modelfile and 'PARAMETER stop "</s>"' in modelfile
+    sys.path.insert(0, str(gguf_export.converter() / "gguf-py"))  # llama.cpp's own reader, beside its converter
+    from gguf import GGUFReader
+    fields = GGUFReader(folder / "model-q8_0.gguf").fields
+    text = {name: fields[name].contents() for name in ("general.architecture", "tokenizer.chat_template", "tokenizer.ggml.model")}
+    assert text == {"general.architecture": "llama", "tokenizer.chat_template": tiny_tokenizer.chat_template,
+                    "tokenizer.ggml.model": "llama"}  # LM Studio reads the template from the file
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == tiny_tokenizer.eos_token_id
 
 
 @pytest.fixture(scope="module")
