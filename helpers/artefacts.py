@@ -119,7 +119,9 @@ def _remove(path: Path) -> None:
 
 
 def size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+    """The size of a file, or of everything in a folder, in MiB."""
+    path = Path(path)
+    return sum(f.stat().st_size for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file()) / 2**20
 
 
 def data_id(out: Path) -> str:

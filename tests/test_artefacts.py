@@ -175,3 +175,11 @@ def test_04_uses_the_epoch_adapters_of_the_training_its_adapter_came_from(tmp_pa
     assert again.id == run.id and again.started != run.started
     assert artefacts.epoch_adapters(tmp_path, artefacts.trained_run(tmp_path)) == {}
     assert "adapter/ だけを使います" in capsys.readouterr().out
+
+
+def test_size_of_a_file_and_of_a_folder(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.bin").write_bytes(b"x" * 2**20)
+    (tmp_path / "folder" / "b.bin").write_bytes(b"x" * 2**19)
+    assert artefacts.size_mb(tmp_path / "folder" / "a.bin") == 1.0
+    assert artefacts.size_mb(tmp_path / "folder") == 1.5
