@@ -74,12 +74,15 @@ def pytest_collect_file(file_path, parent):
 
 def pytest_xdist_make_scheduler(config, log):
     """Under `pytest -n`: the notebooks and the demo checks that read what they wrote go to one worker
-    together (one `Demo`); every other test goes wherever a worker is free."""
+    together (one `Demo`), and so do the command-line tests (one training run shared); every other test
+    goes wherever a worker is free."""
     from xdist.scheduler import LoadScopeScheduling  # pytest-xdist: only under `pytest -n`
 
     class DemoTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            return "demo" if nodeid.startswith(("notebooks/", "tests/test_demo.py")) else nodeid
+            if nodeid.startswith(("notebooks/", "tests/test_demo.py")):
+                return "demo"
+            return "tests/test_cli.py" if nodeid.startswith("tests/test_cli.py") else nodeid
 
     return DemoTogether(config, log)
 

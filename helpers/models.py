@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
 # Models a free Colab T4 can fine-tune (see README); the notebook field also accepts any id.
 CHOICES = [
     "llm-jp/llm-jp-3.1-1.8b-instruct4",
@@ -35,6 +32,9 @@ def load(model: str, precision, *, four_bit: bool = False, device_map=None, adap
     """The model as 01 and 03 load it (`AutoModelForCausalLM.from_pretrained`): `precision`'s dtype,
     PyTorch's SDPA attention, 4-bit NF4 with double quantization when `four_bit` (QLoRA), on
     `device_map` (the precision's device by default); with a LoRA `adapter` (at `revision`) on top."""
+    from peft import PeftModel  # here: importing peft takes seconds, and 01/02 and `helpers.data check` need none of it
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                       bnb_4bit_compute_dtype=precision.dtype) if four_bit else None
     loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, attn_implementation="sdpa",

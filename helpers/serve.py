@@ -199,6 +199,20 @@ class Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.job.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+class StopStrings(StoppingCriteria):
+    """Ends generation in the worker thread at once when the answer holds a stop string (the event
+    loop, which cuts the text, may see it only after a few more tokens on a busy machine)."""
+
+    def __init__(self, tokenizer, stops: list[str]):
+        self.texts, self.start = Texts(tokenizer, stops), None
+
+    def __call__(self, input_ids, scores, **kwargs):
+        self.start = input_ids.shape[1] - 1 if self.start is None else self.start  # the first call: one new token
+        self.texts.ids = input_ids[0, self.start:].tolist()
+        self.texts.text()
+        return torch.full((input_ids.shape[0],), self.texts.stopped, dtype=torch.bool, device=input_ids.device)
+
+
 class Texts:
     """The answer as it grows. `delta()` is the new text that can no longer change: a character
     still being completed, trailing spaces, an ending that may begin a stop string and the start
@@ -267,14 +281,15 @@ class Server:
                            param="messages", code="context_length_exceeded")
         return wanted
 
-    def generate(self, job: Job, messages: list[dict], kwargs: dict, seed: int | None):
+    def generate(self, job: Job, messages: list[dict], kwargs: dict, seed: int | None, stops: list[str] = ()):
         """Runs in the worker thread: skipped when the client left while it waited."""
         if job.cancelled.is_set():
             return None
         if seed is not None:
             torch.manual_seed(seed % 2**64)
+        criteria = [Cancelled(job)] + ([StopStrings(self.tokenizer, list(stops))] if stops else [])
         return reply(self.model, self.tokenizer, messages, streamer=Streamer(job),
-                     stopping_criteria=StoppingCriteriaList([Cancelled(job)]), **kwargs)
+                     stopping_criteria=StoppingCriteriaList(criteria), **kwargs)
 
     async def answer(self, http: Request, request: ChatRequest):
         messages = [m.plain() for m in request.messages]
@@ -287,7 +302,8 @@ class Server:
         loop = asyncio.get_running_loop()
         job, texts = Job(loop), Texts(self.tokenizer, request.stop or [])
         self.waiting += 1
-        future = loop.run_in_executor(self.worker, self.generate, job, messages, kwargs, request.seed)
+        future = loop.run_in_executor(self.worker, self.generate, job, messages, kwargs, request.seed,
+                                      request.stop or [])
         future.add_done_callback(lambda _: setattr(self, "waiting", self.waiting - 1))
         future.add_done_callback(lambda _: job.put(None))
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": self.name}

@@ -53,13 +53,19 @@ def speed(printed):
     return float(re.search(r"速さ: ([\d,]+) トークン/秒", printed).group(1).replace(",", ""))
 
 
-def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(tmp_path, prepared):
-    out, config = workspace(tmp_path, prepared)
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory, prepared):
+    """A run of 10 epochs in a fresh folder, with the saved settings alone (its printout and folder); the
+    kill test compares its resumed run with this one (conftest.py keeps this module on one worker)."""
+    out, config = workspace(tmp_path_factory.mktemp("fresh"), prepared)
     shutil.rmtree(out / artefacts.PREPARED)  # as in a fresh Colab runtime: 02 ran elsewhere, without Drive
-    printed = run([sys.executable, *command(config, out)])
+    return run([sys.executable, *command(config, out)]), out, config, final_losses(out)
+
+
+def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(fresh):
+    printed, out, config, losses = fresh
     assert "02 の既定の設定で用意します" in printed  # 02's default data, as the fixture made it
     assert (out / "adapter" / "adapter_model.safetensors").exists()
-    losses = final_losses(out)
     assert len(losses) == 10 and losses.iloc[-1] < 0.5 * losses.iloc[0]
     assert "学習時間" in printed and f"いちばん低かったのは epoch {losses.idxmin():g} " in printed and speed(printed) > 0
     again = run([sys.executable, *command(config, out)])  # resumes at the last checkpoint: nothing left to train
@@ -77,34 +83,31 @@ def finished(out):
             artefacts.trained_run(out)["run"], (out / "adapter" / "adapter_model.safetensors").read_bytes())
 
 
-def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resumes(tmp_path, prepared):
-    whole_out, whole_config = workspace(tmp_path / "whole", prepared, EPOCHS=20)
-    run([sys.executable, *command(whole_config, whole_out)])
-
+def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resumes(tmp_path, prepared, fresh):
     out, short_config = workspace(tmp_path / "cut", prepared, EPOCHS=2)
     run([sys.executable, *command(short_config, out)])  # a finished run with other settings
     before = finished(out)
-    config = tmp_path / "cut" / "train_settings_20.json"
-    config.write_text(json.dumps(SETTINGS | {"EPOCHS": 20}), encoding="utf-8")
-    run_20 = artefacts.run_id(SETTINGS | {"EPOCHS": 20}, artefacts.data_id(out))
+    config = tmp_path / "cut" / "train_settings_10.json"  # the fresh run's settings: 10 epochs
+    config.write_text(json.dumps(SETTINGS), encoding="utf-8")
+    run_10 = artefacts.run_id(SETTINGS, artefacts.data_id(out))
     process = subprocess.Popen([sys.executable, *command(config, out)], cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not [s for s in complete_checkpoints(out, run_20) if s >= 24] and time.monotonic() < deadline:
+    while not [s for s in complete_checkpoints(out, run_10) if s >= 24] and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # like a Colab disconnect: no chance to clean up
     process.wait()
-    assert max(complete_checkpoints(out, run_20)) < 160, "the run finished before it could be interrupted"
+    assert max(complete_checkpoints(out, run_10)) < 80, "the run finished before it could be interrupted"
     assert finished(out) == before, "a run that did not finish replaced the last finished one's results"
-    assert before[1] != run_20 and (out / artefacts.CHECKPOINTS / before[1] / "epochs" / "epoch-002").is_dir()
+    assert before[1] != run_10 and (out / artefacts.CHECKPOINTS / before[1] / "epochs" / "epoch-002").is_dir()
 
     printed = run([sys.executable, *command(config, out)])
     assert "から再開します" in printed and f"1 件は、{out / artefacts.CHECKPOINTS} に残してあります" in printed
     assert before[1] in printed  # named, so it can be deleted by hand
-    resumed, whole = final_losses(out), final_losses(whole_out)
-    assert list(resumed.index) == list(whole.index) == list(range(1, 21))
+    resumed, whole = final_losses(out), fresh[3]  # the same settings and rows, not interrupted
+    assert list(resumed.index) == list(whole.index) == list(range(1, 11))
     assert resumed.iloc[-1] == pytest.approx(whole.iloc[-1], rel=1e-3)
-    assert finished(out)[:2] == (SETTINGS | {"EPOCHS": 20}, run_20)
+    assert finished(out)[:2] == (SETTINGS, run_10)
 
 
 def test_two_processes_with_accelerate_launch(tmp_path, prepared):

@@ -41,10 +41,10 @@ def test_text_mode_end_to_end_lowers_perplexity(tmp_path):
     assert set(table["split"]) == {"train", "heldout", "control"}
 
 
-def test_arithmetic_end_to_end_improves_on_unseen_problems(tmp_path):
+def test_arithmetic_end_to_end_learns_the_answers_form_on_unseen_problems(tmp_path):
     """The learner's diary on the tiny model: 1-digit additions, test problems never trained."""
     settings = {"SOURCE": "arithmetic", "OPERATIONS": "+", "A_DIGITS": "1", "B_DIGITS": "1", "QUESTION_STYLE": "japanese",
-                "TRAIN_SIZE": "80", "TEST_SIZE": "20", "EPOCHS": "40", "MAX_NEW_TOKENS": "8"}
+                "TRAIN_SIZE": "80", "TEST_SIZE": "20", "EPOCHS": "10", "MAX_NEW_TOKENS": "8"}
     notebooks.run(tmp_path, since="02", upto="04", settings=settings)  # 01 and 05 add nothing here
     train, validation = prepared(tmp_path, "train"), prepared(tmp_path, "validation")
     assert (len(train), len(validation)) == (80, 20)
@@ -52,13 +52,16 @@ def test_arithmetic_end_to_end_improves_on_unseen_problems(tmp_path):
     assert all("たす" in r["instruction"] for r in train)
     saved = pd.read_csv(tmp_path / "arithmetic_test.csv", dtype=str)
     assert list(saved.columns) == ["instruction", "output"] and len(saved) == 20
+    # The tiny model learns the answer's form, a bare number ("12"), where it answered in its pre-training's
+    # form ("12です。") before, for every unseen problem. Not the sums: the mean absolute error fell on the
+    # three CPU instruction sets tried, by as little as 7.5 → 6.55, and at 40 epochs rose on one (AVX-512),
+    # so 04 shows it and this test does not assert it.
+    table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False, dtype=str)
+    bare = table[table["split"] != "control"][["before", "after"]].apply(lambda c: c.str.fullmatch(r"\d+"))
+    assert bare["before"].mean() <= 0.1
+    assert bare["after"].all()
     numeric = pd.read_csv(tmp_path / "numeric.csv", index_col=0)
-    # The tiny model learns the answer's form (a number and nothing else) for every unseen problem and gets
-    # closer, not the sums themselves: 40 epochs of 80 problems do not fit even the training ones.
-    assert numeric.loc["greedy", "parsed"] == 20 > numeric.loc["before", "parsed"]
-    assert numeric.loc["greedy", "mae"] < numeric.loc["before", "mae"]
-    assert numeric.loc["greedy", "hit_rate"] >= numeric.loc["before", "hit_rate"]
-    assert {"before", "greedy", "top_k"} <= set(numeric.index)
+    assert numeric.loc["greedy", "parsed"] == 20 and {"before", "greedy", "top_k"} <= set(numeric.index)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<h2>数の答え</h2>" in html and "+" in html
 
@@ -66,10 +69,11 @@ def test_arithmetic_end_to_end_improves_on_unseen_problems(tmp_path):
 def test_conversations_end_to_end_answer_held_out_conversations(tmp_path):
     """The sample conversations (system + two exchanges) through 02→04: every answer trained, the last
     answer of each held-out conversation compared. The tiny model, pre-trained on single questions
-    only, needs more updates here, and stays near its limit: at 60 epochs and 2e-3 it answers 7 or 8 of
-    the 8 held-out questions, at 80 a control question starts getting a trained answer."""
+    only, needs more updates here: at 40 epochs and 3e-3 it answers 7 of the 8 held-out questions
+    with tiny models built on three CPU instruction sets (AVX-512, AVX2, none), leaking no trained
+    answer into a control question (at 60 epochs and 2e-3: 6 or 7, slower)."""
     notebooks.run(tmp_path, since="02", upto="04",  # 01 and 05 add nothing here
-                  settings={"SOURCE": "conversations", "EPOCHS": "60", "LEARNING_RATE": "2e-3"})
+                  settings={"SOURCE": "conversations", "EPOCHS": "40", "LEARNING_RATE": "3e-3"})
     assert all(len(row["messages"]) == 5 for row in prepared(tmp_path, "validation"))
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
     heldout = table[table["split"] == "heldout"]
