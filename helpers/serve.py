@@ -204,12 +204,11 @@ class StopStrings(StoppingCriteria):
     loop, which cuts the text, may see it only after a few more tokens on a busy machine)."""
 
     def __init__(self, tokenizer, stops: list[str]):
-        self.texts, self.start = Texts(tokenizer, stops), None
+        self.texts = Texts(tokenizer, stops)
 
     def __call__(self, input_ids, scores, **kwargs):
-        self.start = input_ids.shape[1] - 1 if self.start is None else self.start  # the first call: one new token
-        self.texts.ids = input_ids[0, self.start:].tolist()
-        self.texts.text()
+        self.texts.add(input_ids[0, -1:].tolist())  # called once per new token
+        self.texts.text()  # notes a stop string
         return torch.full((input_ids.shape[0],), self.texts.stopped, dtype=torch.bool, device=input_ids.device)
 
 
@@ -281,13 +280,13 @@ class Server:
                            param="messages", code="context_length_exceeded")
         return wanted
 
-    def generate(self, job: Job, messages: list[dict], kwargs: dict, seed: int | None, stops: list[str] = ()):
+    def generate(self, job: Job, messages: list[dict], kwargs: dict, seed: int | None, stops: list[str] | None = None):
         """Runs in the worker thread: skipped when the client left while it waited."""
         if job.cancelled.is_set():
             return None
         if seed is not None:
             torch.manual_seed(seed % 2**64)
-        criteria = [Cancelled(job)] + ([StopStrings(self.tokenizer, list(stops))] if stops else [])
+        criteria = [Cancelled(job)] + ([StopStrings(self.tokenizer, stops)] if stops else [])
         return reply(self.model, self.tokenizer, messages, streamer=Streamer(job),
                      stopping_criteria=StoppingCriteriaList(criteria), **kwargs)
 
