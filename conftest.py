@@ -87,6 +87,12 @@ def pytest_xdist_make_scheduler(config, log):
     return DemoTogether(config, log)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked slow (each runs notebooks or trains for half a minute) go first, so that under `pytest -n`
+    the quick ones are left to fill in while the other worker finishes its last slow one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def demo_outputs(pytestconfig) -> Path:
     """The folder notebooks 01→05 wrote (run now if their tests have not)."""

@@ -98,7 +98,8 @@ def execute(source: Path, out: Path, settings: dict | None = None) -> None:
     (Path(out) / "executed").mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     try:
-        NotebookClient(notebook, timeout=900, kernel_name="python3",
+        # "immediate": the kernel is killed after its last cell, not left a second or two to tear down torch
+        NotebookClient(notebook, timeout=900, kernel_name="python3", shutdown_kernel="immediate",
                        resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=env)
     finally:
         nbformat.write(notebook, Path(out) / "executed" / f"{source.stem}.ipynb")

@@ -18,6 +18,7 @@ RUNS = {  # architecture: extra settings (one run takes the 4-bit path; one star
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUNS)
 def test_notebooks_run_on_the_architecture(name, tmp_path):
     folder = architectures.build(name)

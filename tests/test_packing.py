@@ -59,6 +59,7 @@ def test_notebook_03_batches_the_way_the_bench_measures_it():
     assert "model.config.use_cache = False" in source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch, max_length, gradient_checkpointing", [(4, 256, False), (2, 384, True)])
 def test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak(batch, max_length, gradient_checkpointing):
     """03's estimate against the peak of live memory of the bench's training, on a mid-size random-weight

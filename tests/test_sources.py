@@ -30,6 +30,7 @@ def test_csv_source_refuses_a_broken_file_in_strict_mode(tmp_path):
         run_02(tmp_path, SOURCE="csv", CSV_PATH="../datasets/broken_example.csv")
 
 
+@pytest.mark.slow
 def test_text_mode_end_to_end_lowers_perplexity(tmp_path):
     notebooks.run(tmp_path, since="02", upto="04", settings={"SOURCE": "text", "EPOCHS": "20", "MAX_LENGTH": "64"})
     train, validation = prepared(tmp_path, "train"), prepared(tmp_path, "validation")
@@ -41,6 +42,7 @@ def test_text_mode_end_to_end_lowers_perplexity(tmp_path):
     assert set(table["split"]) == {"train", "heldout", "control"}
 
 
+@pytest.mark.slow
 def test_arithmetic_end_to_end_learns_the_answers_form_on_unseen_problems(tmp_path):
     """The learner's diary on the tiny model: 1-digit additions, test problems never trained."""
     settings = {"SOURCE": "arithmetic", "OPERATIONS": "+", "A_DIGITS": "1", "B_DIGITS": "1", "QUESTION_STYLE": "japanese",
@@ -66,6 +68,7 @@ def test_arithmetic_end_to_end_learns_the_answers_form_on_unseen_problems(tmp_pa
     assert "<h2>数の答え</h2>" in html and "+" in html
 
 
+@pytest.mark.slow
 def test_conversations_end_to_end_answer_held_out_conversations(tmp_path):
     """The sample conversations (system + two exchanges) through 02→04: every answer trained, the last
     answer of each held-out conversation compared. The tiny model, pre-trained on single questions
