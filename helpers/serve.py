@@ -494,7 +494,8 @@ def main(argv: list[str] | None = None) -> None:
               f"--api-key (または環境変数 {API_KEY_VARIABLE}) を付けるか、--host 127.0.0.1 にしてください。", file=sys.stderr, flush=True)
     model, tokenizer = load(args.model, args.adapter)
     server = Server(model, tokenizer, args.name or public_name(args.model, args.adapter), args.max_tokens, args.api_key)
-    gc.freeze()  # the libraries and the model live as long as the server: no full collection walks them mid-answer (0.3 s each)
+    gc.collect()  # what loading left behind, then the rest (libraries, model) lives as long as the server:
+    gc.freeze()  # frozen, no full collection walks it in the middle of an answer (0.3 s each)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"http://{host}:{args.port}/v1 で待っています (モデル名: {server.name}。Ctrl+C で終了)", flush=True)
     # No limit_concurrency: it counts idle connections too, so a few idle sockets would shut everyone out;
