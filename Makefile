@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
-COLAB_TORCH := $(COLAB_VENV)/.torch
+COLAB_LIBS := $(COLAB_VENV)/.libraries
 # llama.cpp's engine for test-gguf: llama-cpp-python built from the pinned sdist the converters come from
 GGUF_STAMP := $(VENV)/.llama-cpp-python
 # The check that Colab's old torchao would break peft runs only with Colab's peft (the Colab run).
@@ -27,7 +27,7 @@ COLAB_OPTIONS := --form USE_4BIT=true --form GRADIENT_CHECKPOINTING=true \
 	--deselect tests/test_cli.py::test_two_processes_with_accelerate_launch \
 	--deselect tests/test_packing.py::test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak
 
-.PHONY: demo test tiny test-gguf bench bench-gpu lab notebooks clean
+.PHONY: demo test tiny cache test-gguf bench bench-gpu lab notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,27 +40,31 @@ demo: $(STAMP)  ## both demos on the tiny model: fictional facts (01→05) and a
 	$(PY) -m helpers.notebooks run outputs
 	TUTORIAL_CSV_PATH=../datasets/sample_style_cat.csv $(PY) -m helpers.notebooks run outputs/style --upto 04
 
-# A fresh venv whenever what it is made from changes; its torch goes in while ours is still installing.
-$(COLAB_TORCH): requirements.txt pyproject.toml colab/pip-freeze.gpu.txt helpers/colab.py
+# A fresh venv whenever what it is made from changes. It needs nothing from ours (its package lists are
+# written with the standard library alone), so `make test` builds the two side by side; only its editable
+# install of this repository waits for ours (both write the repository's egg-info).
+$(COLAB_LIBS): requirements.txt pyproject.toml colab/pip-freeze.gpu.txt helpers/colab.py
 	rm -rf $(COLAB_VENV)
 	$(PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_PY) -m pip install -q --upgrade pip
-	$(COLAB_PY) -m pip install -q torch==2.13.0
-	touch $(COLAB_TORCH)
-
-$(COLAB_STAMP): $(COLAB_TORCH) $(STAMP)
-	$(PY) -m helpers.colab testenv $(COLAB_VENV)
+	$(COLAB_PY) -m helpers.colab testenv $(COLAB_VENV)
 	$(COLAB_PY) -m pip install -q -c $(COLAB_VENV)/constraints.txt -r $(COLAB_VENV)/requirements.txt torch==2.13.0
+	touch $(COLAB_LIBS)
+
+$(COLAB_STAMP): $(COLAB_LIBS) $(STAMP)
 	$(COLAB_PY) -m pip install -q --no-deps -e .
 	touch $(COLAB_STAMP)
 
 test:  ## unit tests + every notebook on the tiny model, with the newest pins and with Colab's versions
-	$(MAKE) -j2 $(COLAB_STAMP) tiny  # side by side (pip and the tiny model's build each use one core)
+	$(MAKE) -j2 $(COLAB_STAMP) tiny cache  # side by side, one core each: the Colab-versions venv, and ours with what the tests need
 	$(PY) -m pytest $(MAIN_OPTIONS)
 	$(COLAB_PY) -m pytest $(COLAB_TESTS) $(COLAB_OPTIONS)
 
 tiny: $(STAMP)  ## the offline tiny model, built once into the cache (about 20 s)
 	$(PY) -c "from helpers import tiny; tiny.path()"
+
+cache: $(STAMP)  ## what the tests fetch or build once into the cache: real tokenizers, small models of their architectures, llama.cpp's converter
+	$(PY) tests/cache.py
 
 $(GGUF_STAMP): $(STAMP) helpers/gguf_export.py
 	$(PY) -m pip install -q "llama-cpp-python==$$($(PY) -c 'from helpers.gguf_export import LLAMA_CPP_PYTHON; print(LLAMA_CPP_PYTHON)')"

@@ -73,23 +73,30 @@ def pytest_collect_file(file_path, parent):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Under `pytest -n`: the notebooks and the demo checks that read what they wrote go to one worker
-    together (one `Demo`), and so do the command-line tests (one training run shared); every other test
-    goes wherever a worker is free."""
+    """Under `pytest -n`: tests that share what is costly to make go to one worker together: the notebooks
+    and the demo checks that read what they wrote (one `Demo`), the command-line tests (one training run),
+    the server tests (one server), and the template tests of one tokenizer (it and its trained model are
+    made once per process). Every other test goes wherever a worker is free."""
     from xdist.scheduler import LoadScopeScheduling  # pytest-xdist: only under `pytest -n`
 
-    class DemoTogether(LoadScopeScheduling):
+    class SharedTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid):
+            module = nodeid.split("::")[0]
             if nodeid.startswith(("notebooks/", "tests/test_demo.py")):
                 return "demo"
-            return "tests/test_cli.py" if nodeid.startswith("tests/test_cli.py") else nodeid
+            if module in ("tests/test_cli.py", "tests/test_serve.py"):
+                return module
+            if module == "tests/test_templates.py" and nodeid.endswith("]"):
+                return module + "[" + nodeid.rsplit("[", 1)[1]  # the tokenizer/template pair
+            return nodeid
 
-    return DemoTogether(config, log)
+    return SharedTogether(config, log)
 
 
 def pytest_collection_modifyitems(items):
     """Tests marked slow (each runs notebooks or trains for half a minute) go first, so that under `pytest -n`
-    the quick ones are left to fill in while the other worker finishes its last slow one."""
+    the quick ones are left to fill in while the other worker finishes its last slow one (xdist sends the
+    groups above first, most tests first, then single tests in this order)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -3,8 +3,9 @@ import logging
 import sys
 import warnings
 from importlib import metadata
+from pathlib import Path
 
-from packaging.version import Version
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Known, harmless messages that would only confuse a beginner:
 # bitsandbytes on some CPUs looks for an optional Hub kernel and falls back to its own code;
@@ -15,9 +16,13 @@ warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category
 # Colab ships torchao 0.10, and peft (0.20, 0.21) raises "Found an incompatible version of torchao"
 # for any torchao older than 0.16 as soon as it wraps a layer. The notebooks don't use torchao, so
 # an old one is hidden from this Python process (find_spec gives None): nothing is uninstalled.
-TORCHAO_PEFT_ACCEPTS = Version("0.16.0")
+# (`packaging` only where torchao is: `python -m helpers.colab testenv` runs in a venv with the standard library alone.)
+TORCHAO_PEFT_ACCEPTS = "0.16.0"
 try:
-    if Version(metadata.version("torchao")) < TORCHAO_PEFT_ACCEPTS and "torchao" not in sys.modules:
-        sys.modules["torchao"] = None
+    _torchao = metadata.version("torchao")
 except metadata.PackageNotFoundError:
-    pass
+    _torchao = None
+if _torchao:
+    from packaging.version import Version
+    if Version(_torchao) < Version(TORCHAO_PEFT_ACCEPTS) and "torchao" not in sys.modules:
+        sys.modules["torchao"] = None

@@ -17,9 +17,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
-from .env import REPO_ROOT, T4_MENU
+from . import REPO_ROOT  # the standard library alone here: `testenv` runs before anything is installed
 
 COLAB_LIST = REPO_ROOT / "colab" / "pip-freeze.gpu.txt"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
@@ -80,6 +78,9 @@ def testenv(folder: Path) -> None:
 
 def setup(repo_dir: str, use_drive: bool) -> None:
     """What the setup cell does in Colab: install what Colab lacks, mount Drive, work from notebooks/."""
+    import torch
+
+    from .env import T4_MENU
     os.chdir(Path(repo_dir) / "notebooks")
     need = missing(installed_here())
     if need:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from . import REPO_ROOT
 from .errors import TutorialError
 from .models import TINY
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"
 UPLOADS = Path("/content")  # where Colab's file pane puts uploaded files

@@ -17,8 +17,7 @@ def pytest_configure(config):
     """Build the tiny model and fetch the real tokenizers once, before `pytest -n` starts its workers."""
     if not hasattr(config, "workerinput"):
         tiny.path()
-        for name in {name for name, _ in real_tokenizers.PAIRS.values()}:
-            real_tokenizers.folder(name)
+        real_tokenizers.fetch_all()
 
 
 def pytest_collection_finish(session):

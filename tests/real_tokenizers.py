@@ -82,6 +82,12 @@ def folder(name: str) -> Path:
     return _llm_jp() if name == "llm-jp-3" else _npm(name)
 
 
+def fetch_all() -> None:
+    """Every tokenizer the pairs below use, into the cache (once)."""
+    for name in {name for name, _ in PAIRS.values()}:
+        folder(name)
+
+
 # Tokenizer/template pairs: which tokenizer, and the chat template to use when not its own
 # (None: its own; "": none at all, so the no-template fallback is used).
 PAIRS = {

@@ -56,6 +56,17 @@ def fake_colab(folder: Path) -> Path:
     return python
 
 
+def test_the_colab_venvs_lists_are_written_with_the_standard_library_alone(tmp_path):
+    """`make test` writes them in the new venv before anything is installed there (beside our venv's install)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    written = subprocess.run([tmp_path / "bare" / "bin" / "python", "-m", "helpers.colab", "testenv", tmp_path / "lists"],
+                             cwd=REPO_ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    wanted = (tmp_path / "lists" / "requirements.txt").read_text().split()
+    assert "transformers" in wanted and colab.requirements()["bitsandbytes"] in wanted  # Colab's, or pinned as the setup cell installs it
+    assert "transformers==5.15.0" in (tmp_path / "lists" / "constraints.txt").read_text().split()
+
+
 def changed(python: Path, requirements: list[str], report: Path) -> dict[str, str]:
     """What `pip install` would install or replace there, for Colab's Python, from the package registry."""
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run", "-q",

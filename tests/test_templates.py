@@ -185,9 +185,9 @@ def test_generation_gives_each_answer_and_stops_on_the_turn_end(pair):
         assert output[-1].item() == marker(tokenizer)  # stopped on the template's own turn end
 
 
-def test_without_the_turn_end_marker_generation_runs_on():
+@pytest.mark.parametrize("pair", ["gemma2"])
+def test_without_the_turn_end_marker_generation_runs_on(pair):
     """The control for Gemma 2: EOS alone (what `generate` would use by default) does not stop it."""
-    pair = "gemma2"
     tokenizer, model = tokenizer_for(pair), trained_model(pair)
     prompt = final_prompts(pair)[0][0]
     ids = torch.tensor([prompt_ids(tokenizer, prompt)])
