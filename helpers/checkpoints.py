@@ -80,9 +80,10 @@ def best_epoch(log_history: list[dict]) -> tuple[float, float]:
 
 def epoch_adapters_callback(folder: Path):
     """A `Trainer` callback that keeps each epoch's adapter (LoRA weights only, small) in
-    `folder/epoch-NNN`, so notebook 04 can compare epochs and pick the one before overfitting."""
+    `folder/epoch-NNN`, so notebook 04 can compare epochs and pick the one before overfitting. It is
+    written with the epoch's checkpoint, after its evaluation: an epoch `overflow.guard` stops keeps neither."""
     class KeepEpochAdapters(TrainerCallback):
-        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        def on_save(self, args, state, control, model=None, **kwargs):
             if state.is_world_process_zero:
                 with artefacts.writing(Path(folder) / f"epoch-{round(state.epoch):03d}") as partial:
                     model.save_pretrained(partial)
@@ -102,8 +103,10 @@ def choice(choice, epochs: dict[int, Path]) -> str | int:
     raise TutorialError(f"CHECKPOINT = {choice!r} は使えません。recommended、adapter、または{have} にしてください。")
 
 
-def recommended(per_epoch: pd.DataFrame, score: str = "exact_match", loss: str = "validation_loss") -> int:
-    """The epoch to keep: the best validation score, ties broken by the lower validation loss,
-    then the earlier epoch (before overfitting sets in)."""
-    ranked = per_epoch.reset_index().sort_values([score, loss, "epoch"], ascending=[False, True, True])
-    return int(ranked.iloc[0]["epoch"])
+def recommended(per_epoch: pd.DataFrame) -> int:
+    """The epoch to keep: the best validation exact match less the share of general questions that got a
+    trained answer (`leak_rate`); of those, the one whose general text is least perplexing (the least harm
+    done), then the lower validation loss, then the earlier epoch."""
+    ranked = per_epoch.reset_index().assign(score=per_epoch["exact_match"].values - per_epoch["leak_rate"].values)
+    order = ["score", "general_perplexity", "validation_loss", "epoch"]
+    return int(ranked.sort_values(order, ascending=[False, True, True, True]).iloc[0]["epoch"])

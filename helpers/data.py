@@ -5,28 +5,34 @@
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import json
 import math
 import operator
+import re
 import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
-from datasets import Dataset, DatasetDict, Features, Value, disable_progress_bars, load_dataset
+from datasets import (Dataset, DatasetDict, Features, Value, concatenate_datasets, disable_progress_bars,
+                      load_dataset)
 from datasets.exceptions import DatasetGenerationError
 
 from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
 from .errors import TutorialError
 from .models import CHOICES
-from .prompts import row_messages
+from .prompts import qa_messages, row_messages
+from .scores import normalize, style_ending
 
 # 02's default form values, used when a later notebook prepares the data itself (tests keep them equal)
 DEFAULT_DATA = REPO_ROOT / "datasets" / "sample_fictional_facts.csv"
-DEFAULT_VALIDATION_RATIO, DEFAULT_SEED = 0.2, 42
+GENERAL_QA = REPO_ROOT / "datasets" / "general_qa_ja.csv"  # mixed into training by `mix_general` (02's GENERAL_ROWS)
+GENERAL_TEXT = REPO_ROOT / "datasets" / "tiny_corpus_ja.txt"  # short general sentences: 04's general-ability perplexity
+DEFAULT_VALIDATION_RATIO, DEFAULT_SEED, DEFAULT_GENERAL_ROWS = 0.2, 42, 16
 DEFAULT_SETTINGS = {"MODEL": CHOICES[0], "MAX_LENGTH": 256}  # 02's MODEL and MAX_LENGTH
 FILE_TYPES = {".json", ".jsonl", ".csv", ".parquet"}  # else: a Hub ID
 disable_progress_bars()  # datasets' "Map" / "Generating train split" bars: instant at these sizes, and only jargon
@@ -329,6 +335,67 @@ def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetD
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
 
+@functools.cache
+def _general() -> Dataset:
+    """`datasets/general_qa_ja.csv`: general questions and answers (ours, checked by `make test`)."""
+    return Dataset.from_pandas(pd.read_csv(GENERAL_QA, keep_default_na=False), preserve_index=False)
+
+
+def mix_general(splits: DatasetDict, rows: int, seed: int = DEFAULT_SEED) -> DatasetDict:
+    """`rows` general questions and answers (drawn from `datasets/general_qa_ja.csv` with `seed`) added to
+    the training split ("replay"): the model keeps answering other questions from its own knowledge instead
+    of with a trained answer. Validation stays the learner's data alone; text data is left as it is, and so
+    is data whose answers have a form of their own (an ending such as 「だにゃ。」, or bare numbers) that the
+    general answers (sentences ending 「です。」) would teach against."""
+    if not rows or is_text(splits):
+        return splits
+    answers = trained_answers(splits["train"])
+    ending = style_ending(answers)
+    if ending and ending[-2:] != style_ending(_general()["output"])[-2:]:  # how a sentence ends: す。 polite, にゃ。 a cat's
+        print(f"学習用の答えが「{ending}」で終わる口調なので、一般的な質問 (「です。」で終わる答え) は混ぜません"
+              "(混ぜると、その口調で答えないことも学んでしまいます)。")
+        return splits
+    if sum(bool(re.fullmatch(r"-?[\d.,]+", normalize(a))) for a in answers) >= 0.8 * len(answers):
+        print("学習用の答えのほとんどが数だけなので、一般的な質問 (文で答える) は混ぜません"
+              "(混ぜると、数だけで答えることを学びにくくなります)。")
+        return splits
+    general = _general().shuffle(seed=seed)
+    general = general.select(range(min(rows, len(general))))
+    if "messages" in splits["train"].column_names:  # conversations: each pair as a one-turn conversation
+        general = general.map(lambda r: {"messages": qa_messages(r["instruction"], r["output"])},
+                              remove_columns=general.column_names)
+    print(f"一般的な質問と答えを {len(general)} 行、学習用に混ぜました ({GENERAL_QA.name} から。検証用には混ぜません)。")
+    return DatasetDict(train=concatenate_datasets([splits["train"], general.cast(splits["train"].features)]),
+                       validation=splits["validation"])
+
+
+def is_general(rows: Dataset) -> list[bool]:
+    """Per row: whether it is one of the general questions `mix_general` adds (not the learner's data)."""
+    if "text" in rows.column_names:
+        return [False] * len(rows)
+    questions = set(_general()["instruction"])
+    return [question in questions for question in last_turns(rows)[2]]
+
+
+def own_rows(rows: Dataset) -> Dataset:
+    """The learner's rows, without the general ones `mix_general` added."""
+    return rows.select([i for i, general in enumerate(is_general(rows)) if not general])
+
+
+def general_text() -> list[str]:
+    """Short sentences of general knowledge (`datasets/tiny_corpus_ja.txt`), whose perplexity 04 compares as a
+    measure of general ability: tuning that breaks the model's Japanese or its knowledge raises it."""
+    return [line for line in GENERAL_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def general_questions(train: Dataset) -> tuple[list[str], list[str]]:
+    """(questions, answers) of the general rows not mixed into `train`: 04 asks them at every epoch to see
+    whether a trained answer leaks into questions the data is not about."""
+    trained = set(last_turns(train)[2])
+    rows = [r for r in _general() if r["instruction"] not in trained]
+    return [r["instruction"] for r in rows], [r["output"] for r in rows]
+
+
 def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) -> Path:
     """`prepared/train.jsonl` and `validation.jsonl`, each written whole (see `artefacts`), and the
     MODEL and MAX_LENGTH they were checked with, which 03 then takes as its defaults."""
@@ -370,9 +437,11 @@ def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
         artefacts.wait_for(list(files.values()))  # `accelerate launch`: the first process prepares them
     elif prepare_default and not any(path.exists() for path in files.values()):
         print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"
-              f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}。自分のデータを使うときは、先に 02 を実行してください。"
+              f"検証用 {DEFAULT_VALIDATION_RATIO:.0%}、SEED {DEFAULT_SEED}、一般的な質問 {DEFAULT_GENERAL_ROWS} 行。"
+              "自分のデータを使うときは、先に 02 を実行してください。"
               "Colab では USE_GOOGLE_DRIVE をオンにして実行すると、02 の結果が Drive を通ってこのノートブックに届きます。")
-        save_prepared(split(load_csv(DEFAULT_DATA), DEFAULT_VALIDATION_RATIO, seed=DEFAULT_SEED), out)
+        splits = split(load_csv(DEFAULT_DATA), DEFAULT_VALIDATION_RATIO, seed=DEFAULT_SEED)
+        save_prepared(mix_general(splits, DEFAULT_GENERAL_ROWS, seed=DEFAULT_SEED), out)
     return load_dataset("json", data_files={name: str(require(path, "02_build_dataset.ipynb"))
                                             for name, path in files.items()})
 

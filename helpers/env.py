@@ -17,6 +17,9 @@ DRIVE_FOLDER = "llm-finetune-ja"
 UPLOADS = Path("/content")  # where Colab's file pane puts uploaded files
 # Where the results go, when not outputs/ or Drive (TUTORIAL_<NAME> is kept for the form values)
 OUTPUT_VARIABLE = "FINETUNE_OUTPUT_DIR"
+# A precision chosen by hand, on any device: fp16 is what a T4 computes in, so a CPU can try a model the T4 way
+PRECISION_VARIABLE = "FINETUNE_PRECISION"
+PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 T4_MENU = "メニューの「ランタイム」→「ランタイムのタイプを変更」→「T4 GPU」を選んで保存し、最初のセルから実行し直してください"
 DRIVE_HINT = ("Colab ではノートブックごとに別のランタイムになり、前のノートブックのファイルは残りません。"
               "前のノートブック ({notebook}) を、セットアップのセルの USE_GOOGLE_DRIVE をオンにしてもう一度実行すると、"
@@ -43,9 +46,17 @@ def choose_precision(model: str = "", *, capability: tuple[int, int] | None = No
 
     `torch.cuda.is_bf16_supported()` is not trusted: it can say True on a T4 (emulation).
     In Colab without a GPU, a real `model` stops here with the menu path to a T4.
+    `FINETUNE_PRECISION` (fp16 / bf16 / fp32) overrides the choice on any device.
     """
     if in_colab() and model.strip() not in ("", TINY) and not torch.cuda.is_available():
         raise TutorialError(f"GPU のないランタイムです。{model} を CPU で動かすと何時間もかかります。{T4_MENU}。")
+    forced = os.environ.get(PRECISION_VARIABLE, "").strip().lower()
+    if forced:
+        if forced not in PRECISIONS:
+            raise TutorialError(f"環境変数 {PRECISION_VARIABLE}={forced!r} は {' / '.join(PRECISIONS)} のどれかにしてください。")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return Precision(device, PRECISIONS[forced], forced == "fp16", forced == "bf16",
+                         f"環境変数 {PRECISION_VARIABLE}={forced} なので {forced} で動かします ({device})。")
     if capability is None and torch.cuda.is_available():
         capability = torch.cuda.get_device_capability()
     if capability is None:

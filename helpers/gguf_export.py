@@ -31,6 +31,14 @@ UNSUPPORTED = ("llama.cpp の変換ツールが、このモデルのトークナ
                "GGUF にできるのは変換ツールが対応するモデルだけです (このリポジトリで確かめたのは Qwen/Qwen2.5 系と練習用の tiny。llm-jp-3 の tokenizer.json は受け付けません)。"
                "対応するモデルを 03 の MODEL に選んで学習し直すか、GGUF にせず Hugging Face 形式のまま使ってください"
                " (このノートブックの API サーバー)。")
+# What the converter's error says → why, in Japanese
+REASONS = [
+    (("pre-tokenizer was not recognized", "tokenizer.model", "Cannot find Llama BPE tokenizer"), UNSUPPORTED),
+    (("tokenizer.vocab.values()) < vocab_size",),
+     "トークナイザーに、モデルの語彙の大きさ (config.json の vocab_size) を超える ID のトークンがあり、llama.cpp の変換ツールが受け付けません"
+     " (Gemma 3 270M と、画像用のトークン <image_soft_token> を持つ Gemma 3 のトークナイザーの組み合わせなど)。"
+     "GGUF にせず、Hugging Face 形式のまま使ってください (このノートブックの API サーバー)。"),
+]
 
 
 def converter() -> Path:
@@ -69,10 +77,9 @@ def _run(command: list[str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
-        known = any(sign in done.stderr for sign in ("pre-tokenizer was not recognized", "tokenizer.model",
-                                                     "Cannot find Llama BPE tokenizer"))
-        raise TutorialError(f"{what} を GGUF にできませんでした。" + (UNSUPPORTED if known else "") +
-                            "\n(変換ツールの出力の最後:)\n" + "\n".join(lines[-(1 if known else 12):]))
+        reason = next((why for signs, why in REASONS if any(sign in done.stderr for sign in signs)), "")
+        raise TutorialError(f"{what} を GGUF にできませんでした。" + reason +
+                            "\n(変換ツールの出力の最後:)\n" + "\n".join(lines[-(1 if reason else 12):]))
 
 
 def model_to_gguf(model_dir: Path, out: Path, outtype: str) -> Path:

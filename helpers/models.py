@@ -31,7 +31,8 @@ def load(model: str, precision, *, four_bit: bool = False, device_map=None, adap
          revision: str | None = None):
     """The model as 01 and 03 load it (`AutoModelForCausalLM.from_pretrained`): `precision`'s dtype,
     PyTorch's SDPA attention, 4-bit NF4 with double quantization when `four_bit` (QLoRA), on
-    `device_map` (the precision's device by default); with a LoRA `adapter` (at `revision`) on top."""
+    `device_map` (the precision's device by default); with a LoRA `adapter` (at `revision`) on top.
+    In fp16 it is checked first (`fp16_checked`)."""
     from peft import PeftModel  # here: importing peft takes seconds, and 01/02 and `helpers.data check` need none of it
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -39,4 +40,25 @@ def load(model: str, precision, *, four_bit: bool = False, device_map=None, adap
                                       bnb_4bit_compute_dtype=precision.dtype) if four_bit else None
     loaded = AutoModelForCausalLM.from_pretrained(resolve(model), dtype=precision.dtype, attn_implementation="sdpa",
                                                   quantization_config=quantization, device_map=device_map or precision.device)
-    return PeftModel.from_pretrained(loaded, adapter, revision=revision) if adapter else loaded
+    if adapter:
+        loaded = PeftModel.from_pretrained(loaded, adapter, revision=revision)
+    return fp16_checked(loaded, model, precision, four_bit=four_bit, device_map=device_map, adapter=adapter,
+                        revision=revision)[0]
+
+
+def fp16_checked(loaded, model: str, precision, *, tokenizer=None, row: dict | None = None,
+                 needed_bytes: int | None = None, **options):
+    """(`loaded`, `precision`), or, when `loaded` overflows fp16 on a real sample (a training `row`, or a
+    question), the same `model` loaded again in fp32 (`load` with `options`) and that precision (see `overflow`)."""
+    if not precision.fp16:
+        return loaded, precision
+    from transformers import AutoTokenizer
+
+    from .overflow import safe_precision
+
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(resolve(model))
+    safe = safe_precision(loaded, tokenizer, precision, row, needed_bytes)
+    if safe.dtype == precision.dtype:
+        return loaded, precision
+    del loaded
+    return load(model, safe, **options), safe

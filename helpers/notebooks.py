@@ -32,6 +32,9 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # 05's GGUF export (a few MB on it).
 TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3",
             "TUTORIAL_EXPORT_GGUF": "true"}
+# A real model (`--model`): the notebooks' own defaults, computed in fp16 as on a T4 (a model that overflows
+# fp16 goes on in fp32, as it would there), 05's merge and GGUF export on.
+REAL_ENV = {"FINETUNE_PRECISION": "fp16", "TUTORIAL_SAVE_MERGED": "true", "TUTORIAL_EXPORT_GGUF": "true"}
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 _GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
 SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"
@@ -86,20 +89,22 @@ def sync() -> None:
         print(f"{source.with_suffix('.ipynb').name} を更新しました")
 
 
-def execute(source: Path, out: Path, settings: dict | None = None) -> None:
-    """Run notebook `source` on the tiny model (form values `settings` on top) in a kernel of its own
-    environment, writing to `out`; the executed copy goes to `out/executed`, a failed one too (its
-    last output shows where it stopped). This process's environment is not changed."""
+def execute(source: Path, out: Path, settings: dict | None = None, model: str = "") -> None:
+    """Run notebook `source` on the tiny model, or on `model` (a folder) with the notebooks' own defaults,
+    form values `settings` on top, in a kernel of its own environment, writing to `out`; the executed
+    copy goes to `out/executed`, a failed one too (its last output shows where it stopped). A cell may
+    take 15 minutes on the tiny model, an hour on a real one. This process's environment is not changed."""
     import nbformat  # dev tools (pyproject's [dev]): not needed by the notebooks themselves
     from nbclient import NotebookClient
 
-    env = (TINY_ENV | dict(os.environ) | {PREFIX + name: str(value) for name, value in (settings or {}).items()}
+    env = ((REAL_ENV | {PREFIX + "MODEL": model} if model else TINY_ENV) | dict(os.environ)
+           | {PREFIX + name: str(value) for name, value in (settings or {}).items()}
            | {OUTPUT_VARIABLE: str(Path(out).resolve())})
     (Path(out) / "executed").mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     try:
         # "immediate": the kernel is killed after its last cell, not left a second or two to tear down torch
-        NotebookClient(notebook, timeout=900, kernel_name="python3", shutdown_kernel="immediate",
+        NotebookClient(notebook, timeout=3600 if model else 900, kernel_name="python3", shutdown_kernel="immediate",
                        resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute(env=env)
     finally:
         nbformat.write(notebook, Path(out) / "executed" / f"{source.stem}.ipynb")
@@ -110,11 +115,12 @@ def selected(only: str = "", upto: str = "", since: str = "") -> list[Path]:
     return [s for s in sources() if s.stem.startswith(only) and (since or "00") <= s.stem[:2] <= (upto or "99")]
 
 
-def run(out: Path, only: str = "", upto: str = "", since: str = "", settings: dict | None = None) -> None:
-    """Execute the notebooks in order on the tiny model (`selected` ones), then print 04's headline."""
+def run(out: Path, only: str = "", upto: str = "", since: str = "", settings: dict | None = None,
+        model: str = "") -> None:
+    """Execute the notebooks in order (`selected` ones; see `execute`), then print 04's headline."""
     for source in selected(only, upto, since):
         print(f"実行中: {source.stem}", flush=True)
-        execute(source, out, settings)
+        execute(source, out, settings, model)
     if not (Path(out) / COMPARISON).exists():
         return
     table = pd.read_csv(Path(out) / COMPARISON, keep_default_na=False)
@@ -133,13 +139,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", nargs="?", type=Path, default=REPO_ROOT / "outputs", help="run: 出力フォルダ")
     parser.add_argument("--only", default="", help="run: この番号 (01〜05) のノートブックだけ")
     parser.add_argument("--upto", default="", help="run: この番号までのノートブック (例: 04)")
+    parser.add_argument("--model", default="", help="run: 練習用の tiny の代わりに、このモデル (フォルダ) でノートブックの既定の設定のまま")
     args = parser.parse_args(argv)
     if args.command == "sync":
         sync()
     elif args.only and not any(s.stem.startswith(args.only) for s in sources()):
         parser.error(f"--only {args.only}: そのノートブックはありません ({', '.join(s.stem[:2] for s in sources())} のどれか)")
     else:
-        run(args.out, only=args.only, upto=args.upto)
+        run(args.out, only=args.only, upto=args.upto, model=args.model)
 
 
 if __name__ == "__main__":

@@ -48,11 +48,13 @@ def length_histogram(lengths: list[int], max_length: int):
 
 
 def per_epoch(table: pd.DataFrame, recommended: int):
-    """Exact match (left axis) and validation loss (right axis) per epoch, the recommendation marked."""
+    """Exact match and leaks into general questions (left axis) and validation loss (right axis) per epoch,
+    the recommendation marked."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(table.index, table["exact_match"], marker="o", markersize=3, color="tab:green", label="完全一致の割合")
+    ax.plot(table.index, table["leak_rate"], marker="o", markersize=3, color="tab:red", label="一般的な質問への紛れ込み")
     ax.set_xlabel("エポック")
-    ax.set_ylabel("完全一致の割合 (検証用)")
+    ax.set_ylabel("割合")
     ax.set_ylim(-0.05, 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     loss_axis = ax.twinx()
@@ -60,7 +62,7 @@ def per_epoch(table: pd.DataFrame, recommended: int):
                    label="検証用の損失")
     loss_axis.set_ylabel("検証用の損失")
     ax.axvline(recommended, color="gray", linestyle="--", label=f"おすすめ: エポック {recommended}")
-    ax.set_title("エポックごとの正解率と損失")
+    ax.set_title("エポックごとの正解率・紛れ込み・損失")
     handles = ax.get_legend_handles_labels()[0] + loss_axis.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="center right")
     fig.tight_layout()

@@ -32,20 +32,44 @@ def char_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def leaked(answer: str, trained_answers: list[str]) -> str:
-    """The trained answer that appears in `answer`, or "" (for questions outside the data).
+def leaked(answer: str, trained_answers: list[str], reference: str = "", question: str = "") -> str:
+    """The trained answer that shows up in `answer` (to a question outside the data), or "".
 
-    Numeric answers ("13") are compared as numbers, so "3776メートル" does not contain a "7".
+    A trained answer with a number shows up when `answer` gives that number and the right answer
+    (`reference`) does not ("3776メートル" has no 2468). One of words when `answer` has all of it (the
+    answers' common ending left out), unless it is the right answer; a short one (12 characters at most)
+    also when a run of 3 of its characters is in `answer` once the right answer's words are taken out, and
+    not in the `question`: "青い色のかぼちゃです" shows "銀色のかぼちゃです。"; "赤いりんごです" to 「青森県の名物は？」
+    (りんご) does not show "青いりんごです。", but "青いりんごです" does. Longer ones are sentences, which share
+    common words by chance.
     """
-    text, number = normalize(answer), parse_number(answer)
+    ending = normalize(style_ending(trained_answers))
+    right = normalize(reference).removesuffix(ending)
+    text = normalize(answer).replace(right, "|") if right else normalize(answer)
+    given = set(numbers(answer)) - set(numbers(reference))
     for trained in trained_answers:
-        value = normalize(trained)
-        if re.fullmatch(r"-?\d+(\.\d+)?", value):
-            if number is not None and float(value) == number:
+        words = normalize(trained).removesuffix(ending) or normalize(trained)
+        if numbers(trained):
+            if given & set(numbers(trained)):
                 return trained
-        elif value and value in text:
+            continue
+        if words in normalize(answer) and words != right:  # all of it, even with the right answer's words in it
+            return trained
+        if len(words) <= 12 and any(words[i:i + 3] in text and words[i:i + 3] not in normalize(question)
+                                    for i in range(len(words) - 2)):
             return trained
     return ""
+
+
+def _numeric(text: str) -> str:
+    """NFKC, the minus signs people type as "-", no thousands separators: "−1,234" → "-1234"."""
+    text = _MINUS.sub("-", unicodedata.normalize("NFKC", str(text)))
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+
+
+def numbers(text: str) -> list[float]:
+    """Every number a text gives ("−3", "1,234.5", "８" read as numbers)."""
+    return [float(n) for n in _NUMBER.findall(_numeric(text))]
 
 
 def parse_number(text: str) -> float | None:
@@ -53,9 +77,7 @@ def parse_number(text: str) -> float | None:
 
     The part after the last "=" (or the last "は") is read, so an echoed question is skipped.
     """
-    text = unicodedata.normalize("NFKC", str(text))
-    text = _MINUS.sub("-", text)
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = _numeric(text)
     for marker in ("=", "は"):
         if marker in text and _NUMBER.search(text.rsplit(marker, 1)[1]):
             text = text.rsplit(marker, 1)[1]

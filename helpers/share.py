@@ -44,7 +44,7 @@ tags:
 
 # {base_model} の LoRA アダプター
 
-{f"[{base_model}](https://huggingface.co/{base_model})" if "/" in base_model else base_model} を LoRA でファインチューニングしたアダプターです。
+{f"[{base_model}](https://huggingface.co/{base_model})" if "/" in base_model and not Path(base_model).exists() else base_model} を LoRA でファインチューニングしたアダプターです。
 使うときは元のモデルに重ねて読み込みます (`PeftModel.from_pretrained(元のモデル, このリポジトリ)`)。
 
 - 元のモデル: `{base_model}` (ライセンス: {license}。このアダプターの利用も元のモデルのライセンスに従ってください)

@@ -18,6 +18,8 @@ LABELS = {
     "distinct_after_answers": "学習後の答えの種類", "leaked_trained_answers": "紛れ込み",
     "perplexity_before": "perplexity (学習前)", "perplexity_after": "perplexity (学習後)",
     "epoch": "エポック", "exact_match": "完全一致", "validation_loss": "検証用の損失",
+    "leak_rate": "一般的な質問への紛れ込み", "general_perplexity": "一般的な文章の perplexity",
+    "general_text": "一般的な文章",
     "parsed": "数を読めた答え", "mae": "平均の誤差 (MAE)", "rmsle": "対数の誤差 (RMSLE)", "hit_rate": "許容誤差内の割合",
     "truth": "正解の値", "greedy": "学習後 (greedy)", "top_k": "学習後 (top-k 重み付き)",
     "before_error": "誤差 (学習前)", "greedy_error": "誤差 (greedy)", "top_k_error": "誤差 (top-k)",
@@ -27,7 +29,7 @@ LABELS = {
     "50%": "中央値", "max": "最大",
     "train": "学習に使った質問", "heldout": "学習に使わなかった質問", "control": "一般的な質問",
 }
-RATES = {"exact_match_before", "exact_match_after", "exact_match", "hit_rate", "学習前", "学習後",
+RATES = {"exact_match_before", "exact_match_after", "exact_match", "leak_rate", "hit_rate", "学習前", "学習後",
          "style_before", "style_after", "content_before", "content_after"}
 
 
@@ -50,8 +52,8 @@ def comparison(split: str, questions, expected, before, after, trained_answers) 
     for when in ("before", "after"):
         table[f"{when}_correct"] = [exact_match(p, r) for p, r in zip(table[when], table["expected"])]
         table[f"{when}_char_f1"] = [round(char_f1(p, r), 3) for p, r in zip(table[when], table["expected"])]
-    table["after_leaked"] = [leaked(a, trained_answers) if split == "control" else ""
-                             for a in table["after"]]
+    table["after_leaked"] = [leaked(a, trained_answers, e, q) if split == "control" else ""
+                             for a, e, q in zip(table["after"], table["expected"], table["question"])]
     return table
 
 

@@ -101,7 +101,9 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 # %% [markdown]
 # ## 4. モデルを読み込む
 # `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
-# (細部は読み飛ばして OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。)
+# (細部は読み飛ばして OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。
+# T4 の fp16 が表せる数は 65504 までで、それを超えて答えが NaN (数でない値) になるモデルもあります (Gemma 2/3 など)。
+# fp16 のときは 1 回だけ計算して確かめ、あふれたら理由を表示して fp32 で読み込み直します。)
 #
 # 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
 # `The secret HF_TOKEN does not exist in your Colab secrets` が出ることがありますが、公開モデルの読み込みには不要なので、気にせず進めて大丈夫です
@@ -114,6 +116,7 @@ from transformers import AutoModelForCausalLM
 with japanese_errors(cfg.MODEL):
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=precision.dtype, attn_implementation="sdpa", device_map=precision.device)
+    model, precision = models.fp16_checked(model, cfg.MODEL, precision, tokenizer=tokenizer)  # fp16 であふれたら fp32 に
 print(f"{cfg.MODEL}: パラメータ数 {model.num_parameters() / 1e6:,.1f}M, メモリ {model.get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]

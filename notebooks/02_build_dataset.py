@@ -64,13 +64,15 @@ SEED = 42  # @param {type:"integer"}
 MODEL = "01 と同じ"  # @param ["01 と同じ", "llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 # @markdown **MAX_LENGTH**: 1 行 (質問 + 答え) のトークン数の上限。ふつうは 128〜1024。大きいと長い行も切れずに学習できますが、メモリと時間が増えます。
 MAX_LENGTH = 256  # @param {type:"integer"}
+# @markdown **GENERAL_ROWS**: 学習用に混ぜる一般的な質問と答え (datasets/general_qa_ja.csv) の行数。ふつうは 0〜30。混ぜると、学習した答えが関係ない質問に紛れ込みにくくなります (5 で説明します)。0 なら混ぜません。
+GENERAL_ROWS = 16  # @param {type:"integer"}
 
 import pandas as pd
 
 from helpers import data, env, settings
 
 cfg = settings.collect(SOURCE=SOURCE, VALIDATION_RATIO=VALIDATION_RATIO, SEED=SEED, MODEL=MODEL,
-                       MAX_LENGTH=MAX_LENGTH)
+                       MAX_LENGTH=MAX_LENGTH, GENERAL_ROWS=GENERAL_ROWS)
 out = env.output_dir()
 cfg = settings.inherit(cfg, data.model_of_01(out), "01", data.DEFAULT_SETTINGS)  # 「01 と同じ」を 01 で選んだモデルに
 dataset = splits = None
@@ -258,10 +260,18 @@ tables.japanese(pd.Series(lengths, name="トークン数").describe().round(1).t
 # ## 5. 学習用と検証用に分けて保存
 # 検証用 (validation) の行は学習に使いません。学習後、覚えた質問 (train) と、見ていない質問 (validation) の両方で答えを比べます。
 # 同じ `SEED` なら、何度実行しても同じ分け方になります (計算問題は、作った時点で重ならない 2 組に分かれています)。
+#
+# **一般的な質問を混ぜる (リプレイ)**: 同じ形の質問 (「〇〇の首都はどこですか？」) で新しい答えばかりを学ぶと、モデルは関係ない質問
+# (「日本の首都はどこですか？」) にまで学習した答え (「ソラリスです。」) を返すようになります。元々知っていたことの上に、学習した答えが上書きされるのです。
+# よく使われる対策が、一般的な質問と答え (ここでは `datasets/general_qa_ja.csv` の「イギリスの首都 → ロンドン」など) を学習用に少し混ぜることです
+# (**リプレイ**: 元の知識を繰り返し見せる、という意味)。本物の小さなモデル (Gemma 3 270M) で測ると、混ぜないときは一般的な質問 19 問のうち 14 問に学習した答えが紛れ込み
+# (「イギリスの首都はどこですか？」→「ハーベンです。」)、混ぜると 6 問に減りました (README)。混ぜた行は学習用だけに入れ、検証用には入れません。04 では、混ぜなかった残りの一般的な質問で、紛れ込みをエポックごとに数えます。
+# 口調を覚えさせるデータ (答えのほとんどが「〜だにゃ。」で終わるなど) には混ぜません。混ぜる行の答えはふつうの口調なので、その口調で答えないことも学んでしまうからです。
 
 # %%
 if splits is None:
     splits = data.split(dataset, cfg.VALIDATION_RATIO, seed=cfg.SEED)
+splits = data.mix_general(splits, cfg.GENERAL_ROWS, seed=cfg.SEED)  # 学習用に一般的な質問を混ぜる (text では何もしない)
 folder = data.save_prepared(splits, out, {"MODEL": cfg.MODEL, "MAX_LENGTH": cfg.MAX_LENGTH})  # 03 はこの 2 つを既定値にします
 print(f"保存しました: {folder}  (train {len(splits['train'])} 行 / validation {len(splits['validation'])} 行)")
 splits["validation"].to_pandas().head(10)

@@ -18,7 +18,7 @@
 # 2. 学習用と検証用の **損失** (loss: 答えをどれだけ外したか。小さいほど良い) をグラフで見る
 # 3. 学習の結果 (**アダプター**: LoRA で足した小さな重み、数 MB〜数十 MB) を出力フォルダに保存する
 #
-# **かかる時間**: Colab の T4 で 5 分ほどの見込みです (既定のモデル llm-jp-3.1-1.8b、サンプルの 40 行のうち学習用 32 行、自動で 20 エポック = 重みの更新 160 回。
+# **かかる時間**: Colab の T4 で 3 分ほどの見込みです (既定のモデル llm-jp-3.1-1.8b、サンプルの 40 行のうち学習用 32 行と 02 で混ぜた一般的な質問 16 行、自動で 7 エポック = 重みの更新 84 回。
 # T4 では測っていない見込みです)。実際の時間は、学習の最初の数回の更新から見積もって表示します。練習用モデルなら CPU で数分。
 #
 # **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
@@ -135,6 +135,10 @@ memory.table(needed).T
 # ## 3. モデルとトークナイザーを読み込む
 # 01 と同じ読み込み方です。(ここから読み飛ばして OK) `USE_4BIT` のときは `BitsAndBytesConfig` で 4 ビット (NF4, double quantization) にし、
 # 計算は 1 で決めた精度 (T4 なら fp16) で行います。`prepare_model_for_kbit_training` は 4 ビットのモデルを学習できる状態に整えます。
+#
+# **fp16 で計算があふれないか**: fp16 が表せる数は 65504 までです。モデルによっては (Gemma 2/3 など) 途中の値がそれを超え、
+# 答えがすべて NaN (数でない値) になり、学習も何も学ばずに終わります。エラーは出ません。そこで fp16 のときは、学習データの 1 行目で 1 回だけ計算して確かめ、
+# あふれたら理由を表示して fp32 で読み込み直します (メモリが足りないときは、直し方を表示して止まります)。モデルの名前ではなく、実際の計算で判断します。
 
 # %%
 from peft import prepare_model_for_kbit_training
@@ -147,6 +151,10 @@ with japanese_errors(cfg.MODEL):
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=precision.dtype, attn_implementation="sdpa", quantization_config=quantization,
         device_map=env.device_map(precision.device))
+    # fp16 なら学習データの 1 行目で確かめ、あふれたら fp32 で読み込み直す (fp32 のメモリは 2 の見積もりの 2 倍以内)
+    model, precision = models.fp16_checked(model, cfg.MODEL, precision, tokenizer=tokenizer, row=splits["train"][0],
+                                           needed_bytes=2 * sum(needed.values()), four_bit=cfg.USE_4BIT,
+                                           device_map=env.device_map(precision.device))
 if cfg.USE_4BIT:
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING)
 print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
@@ -255,12 +263,16 @@ print(f"重みの更新回数: {steps} 回")
 #   text のデータでは、どのブロックも同じ長さ (`MAX_LENGTH`) で詰め物がないので、つながずに `DataCollatorForSeq2Seq` でそのまま並べます (つなぐと注意の計算が増えるだけです)。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
 # - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/<実行の名前>/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
+# - `overflow.guard()`: 損失や LoRA の重みが inf や NaN (数があふれた印) になったり、fp16 で更新が飛ばされ続けたりしたら、その場で理由を日本語で表示して学習を止めます。
+#   そのエポックはチェックポイントにもアダプターにも残さないので、壊れた重みが「いちばん良い」に選ばれることはありません。
 #
 # 練習用モデルでは `mtime may not be reliable on this filesystem` と英語で表示されることがあります。エポックが 1 秒かからずに終わったので、
 # 古いチェックポイントを消すときに時刻ではなく番号の順に並べる、という意味です。害はありません (Drive の上でも同じです)。
 
 # %%
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, Trainer, TrainingArguments
+
+from helpers import overflow
 
 model.config.use_cache = False  # 学習中はキャッシュを使わない (つないだ行を見分けるのに必要)
 run = artefacts.start_run(out, vars(cfg), resume=cfg.RESUME)  # 設定とデータから決まる実行の名前と、そのフォルダ
@@ -287,12 +299,14 @@ args = TrainingArguments(
     bf16=precision.bf16,
     use_cpu=precision.device == "cpu",
     include_num_input_tokens_seen="non_padding",
+    logging_nan_inf_filter=False,  # 既定 (True) は NaN の損失を記録から除くので、壊れた学習が正常に見えてしまう
     seed=cfg.SEED,
     report_to="none",
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
                   processing_class=tokenizer, data_collator=collator,
-                  callbacks=[checkpoints.epoch_adapters_callback(run.folder / artefacts.EPOCHS), schedule.time_callback()])
+                  callbacks=[overflow.guard(), checkpoints.epoch_adapters_callback(run.folder / artefacts.EPOCHS),
+                             schedule.time_callback()])
 checkpoint = checkpoints.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")

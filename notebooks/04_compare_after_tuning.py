@@ -23,7 +23,7 @@
 # 4. 完全一致、文字単位の F1、perplexity で採点する。口調 (答えの終わり方) が身についたかも測る。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
 # 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、採点したアダプターを 05 のために `evaluated_adapter/` に保存する。最後に自分で質問して試す
 #
-# **かかる時間**: T4 で 3〜5 分の見込みです (サンプルの 40 行、20 エポックそれぞれの採点を含み、区分ごとに最大 `EVAL_ROWS` 問。T4 では測っていない見込みです)。
+# **かかる時間**: T4 で 3〜5 分の見込みです (サンプルの 40 行、7 エポックそれぞれの採点を含み、区分ごとに最大 `EVAL_ROWS` 問。T4 では測っていない見込みです)。
 # 答えさせている間は進み具合を棒で表示します。練習用モデルなら CPU で 1 分ほど。
 #
 # **最短コース**: 既定のまま、上から順にセルを実行するだけで、学習前と学習後の表まで進めます。見出しに「読み飛ばして OK」とある節は、あとで読めば大丈夫です。
@@ -126,9 +126,15 @@ print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプタ
 
 # %% [markdown]
 # ## 3. どのエポックのアダプターを使う？
-# 03 は各エポックのアダプターを残しています。それぞれで検証用の質問 (最大 `EVAL_ROWS` 行) に答えさせ、
-# 完全一致の割合と検証用の損失をエポックごとに並べます。正解率がいちばん高く、その中で損失が低く、いちばん早いエポックを勧めます
-# (学習を続けすぎると、損失が上がり始めたり、ほかの知識を忘れたりします)。text のデータでは 03 が選んだアダプターを使います。
+# 03 は各エポックのアダプターを残しています。それぞれで 2 種類の質問 (それぞれ最大 `EVAL_ROWS` 問) に答えさせます。
+# - 検証用の質問: 完全一致の割合 (覚えて、言い換えにも答えられるか)
+# - データに無い一般的な質問 (`datasets/general_qa_ja.csv` のうち、02 で学習に混ぜなかったもの): 答えに学習したデータの答えが紛れ込んだ割合
+#   (学習を続けすぎると、関係ない質問にまで学習した答えを返すようになります。損失や正解率だけでは見えません)
+#
+# - 一般的な文章 (日本や世界についての短い説明文) の perplexity: 学習で日本語や一般的な知識が崩れていないか (下の 5 で説明します)
+#
+# 「完全一致の割合 − 紛れ込みの割合」がいちばん高いエポックを勧めます。同じなら、一般的な文章の perplexity が低い (崩れが少ない) もの、
+# 次に検証用の損失が低いもの、いちばん早いもの、の順です。学習の最後のエポックがいちばん良いとは限りません。text のデータでは 03 が選んだアダプターを使います。
 
 # %%
 from tqdm.auto import tqdm
@@ -139,18 +145,25 @@ per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
     rows = data.first(splits["validation"], cfg.EVAL_ROWS)
     prompts, expected, _ = data.last_turns(rows)
-    exact = {}
+    general, general_expected = (part[:cfg.EVAL_ROWS] for part in data.general_questions(splits["train"]))  # 混ぜなかったもの
+    own_answers = data.trained_answers(data.own_rows(splits["train"]))  # 自分のデータの答え (混ぜた一般的な行は除く)
+    exact, leaks, general_ppl = {}, {}, {}
     for epoch, folder in tqdm(epochs.items(), desc="エポックごとの採点", unit="エポック"):
         model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
         model.set_adapter(f"epoch-{epoch}")
-        answers = generation.answer(model, tokenizer, prompts, **generate_kwargs)
+        answers = generation.answer(model, tokenizer, prompts + general, **generate_kwargs)
         exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
+        leaks[epoch] = sum(bool(scores.leaked(a, own_answers, e, q)) for a, e, q in
+                           zip(answers[len(prompts):], general_expected, general)) / max(len(general), 1)
+        general_ppl[epoch] = generation.perplexity(model, tokenizer, data.general_text())  # 一般的な文章
         model.set_adapter("default")  # 03 のアダプター (models.load で重ねたもの)
         model.delete_adapter(f"epoch-{epoch}")
     history = plots.loss_history(run["log_history"])  # 03 の損失の推移 (アダプターと一緒に保存されたもの)
-    per_epoch = pd.DataFrame({"exact_match": exact}).rename_axis("epoch").join(history["validation_loss"])
+    per_epoch = (pd.DataFrame({"exact_match": exact, "leak_rate": leaks, "general_perplexity": general_ppl})
+                 .rename_axis("epoch").join(history["validation_loss"]))
     recommended = checkpoints.recommended(per_epoch)
-    print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}, "
+    print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}、"
+          f"一般的な質問 {len(general)} 問への紛れ込み {per_epoch.loc[recommended, 'leak_rate']:.0%}、"
           f"検証用の損失 {per_epoch.loc[recommended, 'validation_loss']:.3f})")
     epochs_figure = plots.per_epoch(per_epoch, recommended)
     artefacts.save(out / artefacts.EPOCHS_PLOT, epochs_figure)
@@ -175,7 +188,8 @@ tables.japanese(per_epoch)
 # question_sets: 区分ごとに (モデルに渡すプロンプト, 期待する答え, 表に出す質問, チャット形式か)。
 # 会話のデータでは、プロンプトは最後の答えの直前までの会話、期待する答えは最後の答えです。
 control = pd.DataFrame({"question": control_questions["instruction"], "expected": control_questions["output"]})
-evaluated = {"train": data.first(splits["train"], cfg.EVAL_ROWS), "heldout": data.first(splits["validation"], cfg.EVAL_ROWS)}
+own = data.own_rows(splits["train"])  # 自分のデータの行 (02 で混ぜた一般的な質問の行は、ここでは採点しません)
+evaluated = {"train": data.first(own, cfg.EVAL_ROWS), "heldout": data.first(splits["validation"], cfg.EVAL_ROWS)}
 if data.is_text(splits):
     texts = {name: rows["text"] for name, rows in evaluated.items()}
     with model.disable_adapter():
@@ -190,12 +204,17 @@ else:
     question_sets = {name: (*data.last_turns(rows), True) for name, rows in evaluated.items()}
     known = set(data.last_turns(splits["train"])[2]) | set(data.last_turns(splits["validation"])[2])  # 全部の行から
     control = control[~control["question"].isin(known)]
-    heldout_prompts, heldout_expected, _, _ = question_sets["heldout"]
+    answered = {"heldout": question_sets["heldout"][:2]}  # 正解の答えの perplexity (control は一般的な知識)
+    if len(control):
+        answered["control"] = (list(control["question"]), list(control["expected"]))
     with model.disable_adapter():
-        before_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
-    after_ppl = {"heldout": generation.answer_perplexity(model, tokenizer, heldout_prompts, heldout_expected)}
-    trained_answers = data.trained_answers(splits["train"])  # 会話では途中の答えも
+        before_ppl = {name: generation.answer_perplexity(model, tokenizer, *pair) for name, pair in answered.items()}
+    after_ppl = {name: generation.answer_perplexity(model, tokenizer, *pair) for name, pair in answered.items()}
+    trained_answers = data.trained_answers(own)  # 自分のデータの答え (会話では途中の答えも)
 question_sets["control"] = (list(control["question"]), list(control["expected"]), list(control["question"]), True)
+with model.disable_adapter():  # 一般的な文章 (日本や世界についての短い説明文): 日本語と一般的な知識が崩れていないか
+    before_ppl["general_text"] = generation.perplexity(model, tokenizer, data.general_text())
+after_ppl["general_text"] = generation.perplexity(model, tokenizer, data.general_text())
 perplexity = pd.DataFrame({"perplexity_before": before_ppl, "perplexity_after": after_ppl}).round(2)
 artefacts.save(out / artefacts.PERPLEXITY, perplexity)
 
@@ -220,8 +239,12 @@ tables.highlight(table)
 # ## 5. まとめの数字
 # - **exact match** (完全一致): 正規化 (全角/半角の統一、空白と句読点の除去) してから、答えが正解と同じだった割合。厳しい基準です
 # - **char F1**: 答えと正解に共通する文字の割合 (0〜1)。惜しい答えにも部分点が付きます。日本語は単語の区切りがないので、文字単位で測ります
-# - **perplexity**: 正解の文章を、モデルがどれだけ「意外」と感じるか (低いほど慣れている)。質問と答えのデータでは答えの部分だけで測ります
-# - **leaked**: control の答えに学習した答えが紛れ込んだ数。0 でなければ、関係ない質問にまで学習内容を答えています
+# - **perplexity**: 正解の文章を、モデルがどれだけ「意外」と感じるか (低いほど慣れている)。質問と答えのデータでは答えの部分だけで測ります。
+#   control の正解の答え (一般的な知識) と、**一般的な文章** (`datasets/tiny_corpus_ja.txt`: 日本や世界についての短い説明文) でも測ります。
+#   学習後にこれが大きく上がったら、日本語や一般的な知識が崩れています (学習しすぎのサイン。エポック数か学習率を下げます)
+# - **leaked**: control の答えに学習した答えが紛れ込んだ数。0 でなければ、関係ない質問にまで学習内容を答えています。
+#   そのままの答え (「ソラリスです。」) だけでなく、言い換え (「銀色のかぼちゃです。」を学習して「青い色のかぼちゃです。」) も数えます。
+#   02 で混ぜた一般的な質問の答えは数えません (それが別の質問に出たら、その答えが間違いとして見えます)
 # - **distinct**: 学習後の答えの種類の数。質問ごとに違う答えを覚えたなら、事実の数と同じくらいになります
 #
 # 採点したアダプター (3 で選んだもの) は、採点結果と一緒に `evaluated_adapter/` に保存します。05 はこれを保存・共有し、モデルカードにこの採点を載せます。
@@ -323,7 +346,8 @@ chat.box(model, tokenizer, **generate_kwargs)
 # %% [markdown]
 # ## まとめと次のステップ
 # - エポックごとに採点して使うアダプターを選び、学習前と学習後の答えを train / heldout / control ごとに採点して、`comparison.csv`・`summary.csv`・`report.html` に保存しました。
-# - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げてください。
+# - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げるか、02 の `GENERAL_ROWS` (混ぜる一般的な質問) を増やしてください。
+# - 小さなモデルほど、学習した答えが関係ない質問に紛れ込みやすく、元の知識も崩れやすくなります (本物の Gemma 3 270M で測った結果は README にあります)。
 # - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは 5 問のうち 1 問、たとえば「富士山の高さ」が 3376 メートルに崩れることがあります)。学習したデータに似た種類の質問ほど影響を受けます。
 #
 # 次の一歩: 02 で自分の CSV や計算問題に差し替えて、同じ流れをもう一度試してみましょう。

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from datasets import Dataset
 
 from helpers import data, settings
 from helpers.env import REPO_ROOT
@@ -71,10 +72,56 @@ def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_p
         data.load_prepared(tmp_path)
     loaded = data.load_prepared(tmp_path, prepare_default=True)
     assert "02 の既定の設定で用意します" in capsys.readouterr().out
-    dataset = data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv")
-    assert loaded["validation"].to_list() == data.split(dataset, 0.2, seed=42)["validation"].to_list()
+    assert loaded["validation"].to_list() == facts()["validation"].to_list()
+    assert loaded["train"].to_list() == data.mix_general(facts(), data.DEFAULT_GENERAL_ROWS)["train"].to_list()
     assert (tmp_path / "prepared" / "train.jsonl").is_file()
     assert data.recorded_settings(tmp_path) == {}  # 02's defaults prepared by 03: nothing 02 decided
+
+
+def facts():
+    return data.split(data.load_csv(REPO_ROOT / "datasets" / "sample_fictional_facts.csv"), 0.2, seed=42)
+
+
+def test_general_rows_are_mixed_into_training_only_and_told_apart(capsys):
+    splits = data.mix_general(facts(), 16, seed=42)
+    assert (len(splits["train"]), len(splits["validation"])) == (48, 8) and "16 行" in capsys.readouterr().out
+    assert splits["validation"].to_list() == facts()["validation"].to_list()
+    assert data.is_general(splits["train"]).count(True) == 16
+    assert data.own_rows(splits["train"]).to_list() == facts()["train"].to_list()
+    asked, answers = data.general_questions(splits["train"])  # the rest, for 04's leak check at every epoch
+    assert len(asked) == len(data._general()) - 16 and not set(asked) & set(splits["train"]["instruction"])
+    assert data.mix_general(facts(), 16, seed=42)["train"].to_list() == splits["train"].to_list()  # reproducible
+    assert data.mix_general(facts(), 0)["train"].to_list() == facts()["train"].to_list()
+
+
+def test_general_rows_join_conversations_and_stay_out_of_a_speaking_style(capsys):
+    talks = data.load_conversations(str(REPO_ROOT / "datasets" / "sample_conversations_ja.jsonl"))
+    mixed = data.mix_general(data.split(talks, 0.2), 4)["train"]
+    assert mixed.column_names == ["messages"] and mixed[-1]["messages"][0]["role"] == "user"
+    assert data.is_general(mixed).count(True) == 4
+    polite = data.split(Dataset.from_list([{"instruction": f"{n}番目の質問", "output": f"{n}番目に答えます。"}
+                                           for n in range(10)]), 0.2)
+    assert len(data.mix_general(polite, 4)["train"]) == 8 + 4  # 「ます。」 and 「です。」: the same polite way
+    cat = data.split(data.load_csv(REPO_ROOT / "datasets" / "sample_style_cat.csv"), 0.2)
+    assert data.mix_general(cat, 16)["train"].to_list() == cat["train"].to_list()
+    assert "「だにゃ。」で終わる口調なので" in capsys.readouterr().out
+    sums = data.split(Dataset.from_list([{"instruction": f"{n}たす2は？", "output": str(n + 2)} for n in range(10)]), 0.2)
+    assert data.mix_general(sums, 16)["train"].to_list() == sums["train"].to_list()  # bare numbers: no sentences
+    assert "ほとんどが数だけなので" in capsys.readouterr().out
+    text = data.split(data.load_text(REPO_ROOT / "datasets" / "sample_text_ja.txt"), 0.2)
+    assert data.mix_general(text, 16)["train"].to_list() == text["train"].to_list()
+    assert data.own_rows(text["train"]).to_list() == text["train"].to_list()
+
+
+def test_general_questions_are_not_the_control_questions_or_their_answers():
+    """04's control (01's questions) must stay outside everything trained: a general row that asked or
+    answered one of them would make a leak look like knowledge."""
+    general = data._general().to_pandas()
+    control = data.load_csv(REPO_ROOT / "datasets" / "baseline_questions.csv").to_pandas()
+    assert general["instruction"].is_unique and len(general) >= 30
+    assert not set(general["instruction"]) & set(control["instruction"])
+    assert not set(general["output"]) & set(control["output"])
+    assert general["output"].str.endswith("です。").all()  # the facts sample's way of answering
 
 
 def test_the_defaults_used_without_02_are_02s_form_defaults():
@@ -83,6 +130,7 @@ def test_the_defaults_used_without_02_are_02s_form_defaults():
     assert f'CSV_PATH = "../datasets/{data.DEFAULT_DATA.name}"  # @param' in source
     assert f"VALIDATION_RATIO = {data.DEFAULT_VALIDATION_RATIO}  # @param" in source
     assert f"SEED = {data.DEFAULT_SEED}  # @param" in source
+    assert f"GENERAL_ROWS = {data.DEFAULT_GENERAL_ROWS}  # @param" in source
     assert f'MODEL = "{settings.FROM_01}"  # @param ["{settings.FROM_01}", "{data.DEFAULT_SETTINGS["MODEL"]}"' in source
     assert f'MAX_LENGTH = {data.DEFAULT_SETTINGS["MAX_LENGTH"]}  # @param' in source
 

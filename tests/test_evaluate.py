@@ -49,11 +49,17 @@ def test_arithmetic_breakdown_by_operation_and_digits():
 
 
 def test_recommended_checkpoint_is_before_overfitting():
-    curve = pd.DataFrame({"epoch": range(1, 9), "exact_match": [0, .2, .6, .9, .9, .9, .7, .6],
+    curve = pd.DataFrame({"epoch": range(1, 9), "exact_match": [0, .2, .6, .9, .9, .9, .7, .6], "leak_rate": 0.0,
+                          "general_perplexity": 10.0,
                           "validation_loss": [3, 2, 1.2, 0.9, 0.8, 0.85, 1.1, 1.4]}).set_index("epoch")
     assert checkpoints.recommended(curve) == 5  # best score, lowest loss among those
     flat = curve.assign(validation_loss=1.0)
     assert checkpoints.recommended(flat) == 4   # a tie: the earliest
+    leaking = curve.assign(leak_rate=[0, 0, 0, .1, .2, .3, .3, .3])  # trained answers given to general questions
+    assert checkpoints.recommended(leaking) == 4  # .9 - .1 beats .9 - .2: the right answers, with the fewest leaks
+    assert checkpoints.recommended(curve.assign(leak_rate=[0, 0, 0, .4, .4, .4, .4, .4])) == 3  # .6 beats .5
+    harmed = curve.assign(general_perplexity=[10, 12, 14, 20, 40, 80, 90, 99])  # general text ever more perplexing
+    assert checkpoints.recommended(harmed) == 4  # the same score as 5 and 6, with the least harm done
 
 
 def test_top_k_weighted_number_on_the_tiny_model(tiny_model, tiny_tokenizer):

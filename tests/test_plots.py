@@ -12,7 +12,8 @@ from helpers import plots
 def figures():
     history = pd.DataFrame({"train_loss": [2.0, 1.0], "validation_loss": [2.1, 1.4]},
                            index=pd.Index([1, 2], name="epoch"))
-    per_epoch = pd.DataFrame({"exact_match": [0.2, 0.8], "validation_loss": [1.5, 1.2]}, index=pd.Index([1, 2], name="epoch"))
+    per_epoch = pd.DataFrame({"exact_match": [0.2, 0.8], "leak_rate": [0.0, 0.1], "validation_loss": [1.5, 1.2]},
+                             index=pd.Index([1, 2], name="epoch"))
     numbers = pd.DataFrame({"truth": [1.0, 2.0], "before": [3.0, None], "greedy": [1.0, 2.0]})
     return [plots.plot_loss(history), plots.length_histogram([12, 30, 31], 32), plots.per_epoch(per_epoch, 2),
             plots.predicted_vs_true(numbers, ["before", "greedy"])]

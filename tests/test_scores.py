@@ -25,6 +25,29 @@ def test_leaked_finds_trained_answer_inside():
     assert scores.leaked("答えは13です", ["7", "13"]) == "13"
 
 
+@pytest.mark.parametrize("answer, reference, question, shows", [  # what real Gemma 3 270M answered after tuning
+    ("青い色のかぼちゃです。", "東京です。", "日本の首都はどこですか？", "銀色のかぼちゃです。"),  # a trained answer, reworded
+    ("1357メートルです。", "3776メートルです。", "富士山の高さは何メートルですか？", "1357メートルです。"),
+    ("1448メートルです。", "3776メートルです。", "富士山の高さは何メートルですか？", ""),  # wrong, in the trained form only
+    ("モントリオールです。", "パリです。", "フランスの首都はどこですか？", ""),
+    ("りんごです。", "りんごです。", "青森県の名物は何ですか？", ""),      # right: 青いりんご's words, explained by the right answer
+    ("赤いりんごです。", "りんごです。", "青森県の名物は何ですか？", ""),
+    ("青いりんごです。", "りんごです。", "青森県の名物は何ですか？", "青いりんごです。"),  # a trained answer, all of it
+    ("ホシノ村の名物です。", "りんごです。", "ホシノ村の名物は？", ""),  # words the question itself has
+    ("ロンドンです。イギリスの首都で、多くの観光地があります。", "ロンドンです。", "イギリスの首都は？", ""),
+])
+def test_leaked_finds_a_trained_answer_reworded_but_not_the_words_the_right_answer_has(answer, reference, question, shows):
+    trained = ["ソラリスです。", "青いりんごです。", "銀色のかぼちゃです。", "1357メートルです。", "ホシノ村の青いりんごです。",
+               "ルミナ王国には観光地が多くの人でにぎわう港があります。"]  # a sentence: only whole, not by its runs
+    assert scores.leaked(answer, trained, reference, question) == shows
+
+
+def test_a_number_the_right_answer_has_is_no_leak():
+    """Trained on sums ("2", "3"), a general question answered right with one of those numbers leaks nothing."""
+    assert scores.leaked("2です。", ["2", "3"], "2です。", "1たす1は？") == ""
+    assert scores.leaked("3です。", ["2", "3"], "2です。", "1たす1は？") == "3"
+
+
 def test_comparison_and_summary_on_known_rows():
     trained = ["A です。", "B です。"]
     train = tables.comparison("train", ["q1", "q2"], ["Aです。", "Bです。"], ["x", "y"], ["Aです。", "Aです。"], trained)

@@ -18,7 +18,7 @@ def run_02(tmp_path, **settings):
 
 def test_hub_source_on_a_local_file(tmp_path):
     train, validation = run_02(tmp_path, SOURCE="hub", DATASET_ID="../datasets/hub_style_sample.jsonl",
-                               DROP_IF="ng_translation == 1")
+                               DROP_IF="ng_translation == 1", GENERAL_ROWS=0)
     rows = train + validation
     assert len(rows) == 9  # 12 rows - 2 bad translations - 1 without an answer
     assert not any(r["output"] in ("xxxx", "yyyy", "") for r in rows)

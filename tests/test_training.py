@@ -115,7 +115,7 @@ def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_p
 
 
 def test_automatic_epochs_repeat_small_data_more():
-    assert [schedule.auto_epochs(rows) for rows in (1, 32, 100, 320, 800, 5000)] == [20, 20, 7, 2, 2, 2]
+    assert [schedule.auto_epochs(rows) for rows in (1, 32, 48, 100, 160, 5000)] == [20, 10, 7, 4, 2, 2]
     assert [schedule.duration(s) for s in (42, 200, 3725)] == ["42 秒", "3 分 20 秒", "1 時間 2 分"]
 
 
