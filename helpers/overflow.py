@@ -16,7 +16,7 @@ FP16_MAX = torch.finfo(torch.float16).max  # 65504
 SAMPLE = "日本の首都はどこですか？"  # asked when no data row is given
 MIN_SCALE = 1.0  # fp16's loss scale starts at 65536 and halves at every overflow: below 1, fp16 cannot hold the gradients
 FIXES = ("直し方: bf16 が使える GPU (compute capability 8.0 以上: L4、A100 など。Colab の有料プラン) で実行する / "
-         "(まだなら) 03 の USE_4BIT をオンにする (重みは 4 ビットのまま、計算だけ fp32 になり、メモリが減ります) / 小さいモデルを選ぶ")
+         "(まだなら) 03 の USE_4BIT をオンにする (重みが 4 ビットになってメモリが減り、fp32 の計算が T4 に収まりやすくなります) / 小さいモデルを選ぶ")
 LOGGED = {"loss": "学習用の損失", "eval_loss": "検証用の損失"}  # what `guard` reads from the Trainer's logs
 
 
@@ -50,7 +50,7 @@ def safe_precision(model, tokenizer, precision, row: dict | None = None, needed_
         if needed > 0.9 * (free + model.get_memory_footprint()) or weights > 0.9 * free:
             raise TutorialError(why + f"fp32 に切り替えるとメモリが足りません (必要 約 {needed / 2**30:.1f} GiB / "
                                       f"空き 約 {free / 2**30:.1f} GiB)。\n{FIXES}")
-    reason = why + "fp32 (32 ビット) で読み込み直して続けます (メモリは約 2 倍になり、T4 では遅くなります)。"
+    reason = why + "fp32 (32 ビット) で読み込み直して続けます (メモリは約 2 倍になり、T4 では遅くなります。エラーではないので、このまま進めて大丈夫です)。"
     print(reason)
     return dataclasses.replace(precision, dtype=torch.float32, fp16=False, bf16=False, reason=reason)
 
@@ -63,8 +63,8 @@ def guard():
         def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
             scaler = getattr(optimizer, "scaler", None)
             if scaler is not None and scaler.is_enabled() and scaler.get_scale() < MIN_SCALE:
-                _stop(f"fp16 の勾配があふれ続け、更新 {state.global_step} 回のうちほとんどが飛ばされました"
-                      f" (loss scale {scaler.get_scale():g})。")
+                _stop(f"fp16 で勾配があふれて更新が飛ばされ続け、loss scale (あふれを防ぐために損失にかける倍率。飛ばすたびに半分になります) が"
+                      f" {scaler.get_scale():g} まで下がりました (更新 {state.global_step} 回目)。")
             trained = [p for p in model.parameters() if p.requires_grad]
             if trained and not torch.isfinite(torch.stack([p.detach().abs().max() for p in trained]).max()):
                 _stop(f"更新 {state.global_step} 回目で LoRA の重みが inf か NaN になりました。")

@@ -25,7 +25,7 @@ RANGES = {
     "MAX_LENGTH": (16, 131072, "ふつうは 128〜1024"),
     "MAX_NEW_TOKENS": (1, 8192, "ふつうは 32〜256"),
     "VALIDATION_RATIO": (0.01, 0.9, "ふつうは 0.1〜0.2"),
-    "GENERAL_ROWS": (0, 30, "ふつうは 0〜30"),  # of the 35 in datasets/general_qa_ja.csv: 04 asks the rest
+    "GENERAL_ROWS": (0, 30, "ふつうは 0〜20"),  # of the 35 in datasets/general_qa_ja.csv: 04 asks the rest
     "SEED": (0, 2**32 - 1, "どの値でも、同じ値なら同じ結果"),
     "ROW_LIMIT": (0, 10**9, "0 ならすべての行"),
     "TRAIN_SIZE": (1, 10**6, "ふつうは 1000〜5000"),

@@ -102,7 +102,7 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 # ## 4. モデルを読み込む
 # `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
 # (細部は読み飛ばして OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。
-# T4 の fp16 が表せる数は 65504 までで、それを超えて答えが NaN (数でない値) になるモデルもあります (Gemma 2/3 など)。
+# fp16 (T4 で使う精度) が表せる数は 65504 までで、途中の値がそれを超えると計算が NaN (数でない値) になり、まともな答えが出ないモデルもあります (Gemma 2/3 など)。
 # fp16 のときは 1 回だけ計算して確かめ、あふれたら理由を表示して fp32 で読み込み直します。)
 #
 # 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
