@@ -8,7 +8,9 @@ COLAB_VENV := .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_STAMP := $(COLAB_VENV)/.installed
 COLAB_LIBS := $(COLAB_VENV)/.libraries
-# llama.cpp's engine for test-gguf: llama-cpp-python built from the pinned sdist the converters come from
+# llama.cpp's engine for test-gguf: llama-cpp-python built from the pinned sdist the converters come from, for any
+# x86-64 CPU (GGML_NATIVE=OFF): built for an AVX-512 Xeon's own instructions it crashed (segfault) running q8_0.
+# Not from pip's cache, which would hand back a wheel built with other flags (they are not part of its key).
 GGUF_STAMP := $(VENV)/.llama-cpp-python
 # The check that Colab's old torchao would break peft runs only with Colab's peft (the Colab run).
 MAIN_OPTIONS := --deselect tests/test_colab.py::test_colabs_old_torchao_breaks_peft_unless_helpers_hides_it
@@ -76,10 +78,11 @@ test-real: real  ## what the tutorial promises, checked on real weights (and fp1
 	OMP_NUM_THREADS=$$(nproc) $(PY) -m pytest -n 0 -m real tests/test_real.py
 
 $(GGUF_STAMP): $(STAMP) helpers/gguf_export.py
-	$(PY) -m pip install -q "llama-cpp-python==$$($(PY) -c 'from helpers.gguf_export import LLAMA_CPP_PYTHON; print(LLAMA_CPP_PYTHON)')"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install -q --no-cache-dir \
+		"llama-cpp-python==$$($(PY) -c 'from helpers.gguf_export import LLAMA_CPP_PYTHON; print(LLAMA_CPP_PYTHON)')"
 	touch $(GGUF_STAMP)
 
-test-gguf: $(GGUF_STAMP)  ## 05's GGUF export run by llama.cpp itself (the first build takes ~5 min on 2 cores; pip caches the wheel)
+test-gguf: $(GGUF_STAMP)  ## 05's GGUF export run by llama.cpp itself (building it takes ~4 min on 2 cores, once per .venv)
 	$(PY) -m pytest -n 0 -m llama_cpp tests/test_gguf.py
 
 bench: $(STAMP)  ## 03's batching (packing) vs padding to MAX_LENGTH and HF's default: tokens/s, peak memory, 03's estimate (bench.json)
