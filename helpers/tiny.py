@@ -5,12 +5,14 @@ fallback, digits are single tokens, `▁` for spaces), an Alpaca-style chat temp
 the BOS itself, pad != eos, and a short pre-training on `datasets/tiny_corpus_ja.txt` plus the
 general questions in `datasets/tiny_pretrain_qa.csv`, so that it is a small model that already
 knows some things, like the real models the notebooks use. Built once and cached under a key
-made from its inputs; a change to them rebuilds it.
+made from its inputs and the versions of the libraries that build it: a change to either rebuilds it,
+so Colab's versions (the Colab-versions test run) build and use a tiny model of their own.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -40,6 +42,12 @@ MODEL_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                    num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256)
 VOCAB_SIZE = 1456  # 256 of them are bytes (byte fallback)
 STEPS, BATCH, LR, SEED = 600, 16, 3e-3, 0
+BUILT_WITH = ("torch", "transformers", "tokenizers", "sentencepiece")
+
+
+def versions() -> dict[str, str]:
+    """The versions of the libraries that build the tiny model, as installed here."""
+    return {name: importlib.metadata.version(name) for name in BUILT_WITH}
 
 
 def cache_dir() -> Path:
@@ -50,6 +58,7 @@ def _key() -> str:
     digest = hashlib.sha256()
     for path in (CORPUS, QA, Path(__file__)):
         digest.update(path.read_bytes())
+    digest.update(json.dumps(versions(), sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
@@ -68,10 +77,14 @@ def _train_tokenizer(lines: list[str]):
     from transformers import PreTrainedTokenizerFast
 
     proto = io.BytesIO()
+    required = "".join(c for c in ALPHABET if c not in " \n")
+    # Every character once more, on its own: sentencepiece 0.2.2 aborts on a required one the text lacks, and one
+    # more of each keeps their order by frequency (single characters add no pairs): 0.2.3's tokenizer of the text alone.
+    once = sorted((set(required) | set("".join(lines))) - {"\n"})
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=proto, model_type="bpe", vocab_size=VOCAB_SIZE,
+        sentence_iterator=iter(lines + once), model_writer=proto, model_type="bpe", vocab_size=VOCAB_SIZE,
         byte_fallback=True, split_digits=True, user_defined_symbols=["\n"],  # "\n" a token of its own
-        required_chars="".join(c for c in ALPHABET if c not in " \n"), character_coverage=1.0,
+        required_chars=required, character_coverage=1.0,
         normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
         split_by_unicode_script=False, split_by_whitespace=False, max_sentence_length=1 << 16,  # pieces like "です。"
         unk_id=0, bos_id=1, eos_id=2, pad_id=3, num_threads=1, minloglevel=2)
@@ -155,7 +168,7 @@ def _build(target: Path) -> None:
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     (target / "tokenizer.model").write_bytes(sentencepiece_model)  # what llama.cpp's converter reads
-    (target / "tiny_build.json").write_text(json.dumps({"key": _key(), "steps": STEPS}))
+    (target / "tiny_build.json").write_text(json.dumps({"key": _key(), "steps": STEPS, "versions": versions()}))
 
 
 def path() -> Path:

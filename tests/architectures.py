@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 
 import real_tokenizers
 from helpers.models import LLM_JP_1_8B
-from helpers.tiny import cache_dir
+from helpers.tiny import cache_dir, versions
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
 # name: (tokenizer, config of the real model; widths and depths replaced by SMALL and the overrides)
@@ -38,11 +38,12 @@ MODELS = {
 
 
 def build(name: str) -> Path:
-    """A folder with the random-weight model `name` and its real tokenizer (built once, cached)."""
+    """A folder with the random-weight model `name` and its real tokenizer (built once, cached, by the
+    libraries running now: Colab's versions build their own)."""
     tokenizer_name, real, overrides = MODELS[name]
     settings = real | SMALL | overrides
     key = json.dumps(settings, sort_keys=True)
-    target = cache_dir() / "architectures" / tokenizer_name
+    target = cache_dir() / "architectures" / f"{tokenizer_name}-transformers-{versions()['transformers']}"
     if (target / "settings.json").exists() and (target / "settings.json").read_text() == key:
         return target
     shutil.rmtree(target, ignore_errors=True)

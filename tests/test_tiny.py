@@ -1,4 +1,6 @@
 import csv
+import importlib.metadata
+import json
 
 import torch
 from transformers import AutoModelForCausalLM
@@ -58,3 +60,20 @@ def test_cache_key_follows_inputs(monkeypatch, tmp_path):
     before = tiny._key()
     corpus.write_text(corpus.read_text(encoding="utf-8") + "新しい文です。\n", encoding="utf-8")
     assert tiny._key() != before
+    monkeypatch.setattr(tiny, "versions", lambda: {"transformers": "0.0.0"})
+    assert tiny._key() != before  # another library version builds its own
+
+
+def test_the_tiny_model_in_use_was_built_with_the_libraries_running_now(tiny_path):
+    """Under Colab's versions too (`make test` runs this there): its own build, not one made with the newest pins."""
+    built = json.loads((tiny_path / "tiny_build.json").read_text())["versions"]
+    assert built == tiny.versions()
+    assert built["sentencepiece"] == importlib.metadata.version("sentencepiece")
+
+
+def test_the_tokenizer_trains_when_a_required_character_is_missing_from_the_text():
+    """sentencepiece 0.2.2 (Colab's) aborted the whole process on a required character the text never has."""
+    lines = tiny.CORPUS.read_text(encoding="utf-8").splitlines()
+    assert "ゑ" in tiny.ALPHABET and not any("ゑ" in line for line in lines)
+    tokenizer, _ = tiny._train_tokenizer(lines)
+    assert tokenizer.convert_ids_to_tokens(tokenizer("ゑ", add_special_tokens=False).input_ids) == ["ゑ"]
