@@ -81,19 +81,19 @@ def writing(path: Path):
         return
     try:
         with japanese_errors(f"{path.name} の保存"):  # a full disk, a read-only folder: what to do, in Japanese
-            _remove(temporary)
+            remove(temporary)
             path.parent.mkdir(parents=True, exist_ok=True)
             yield temporary
             if temporary.is_dir() and path.exists():  # a folder can't replace a folder in one step: swap
                 old = path.with_name(f".{path.name}.old")
-                _remove(old)
+                remove(old)
                 path.rename(old)
                 temporary.rename(path)
-                _remove(old)
+                remove(old)
             else:
                 os.replace(temporary, path)
     except BaseException:
-        _remove(temporary)
+        remove(temporary)
         raise
 
 
@@ -111,10 +111,17 @@ def save(path: Path, content, **options) -> Path:
     return Path(path)
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
+def remove(path: Path) -> None:
+    """Delete a file or a folder, each file emptied first: on Drive a deleted file goes to the trash, which
+    uses the account's space until it is emptied, so only empty files end up there."""
+    path = Path(path)
+    files = [path] if path.is_file() else list(path.rglob("*")) if path.is_dir() else []
+    for file in files:
+        if file.is_file() and not file.is_symlink() and file.stat().st_nlink == 1:  # nothing shared is emptied
+            os.truncate(file, 0)
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists():
+    elif path.exists() or path.is_symlink():
         path.unlink()
 
 
@@ -238,6 +245,7 @@ def start_run(out: Path, settings: dict, resume: bool = True) -> Run:
     kept = other_runs(out, run)
     if kept:
         print(f"ほかの学習 (設定かデータが違うもの、RESUME をオフにしたときの前の途中経過) {len(kept)} 件は、"
-              f"{out / CHECKPOINTS} に残してあります (この学習は {run})。要らなければフォルダごと削除して、ディスクを空けられます: "
+              f"{out / CHECKPOINTS} に残してあります (この学習は {run})。要らなければフォルダごと削除して、ディスクを空けられます"
+              "(Drive では、そのあとゴミ箱も空にします): "
               + ", ".join(f"{f.name} ({size_mb(f):,.1f} MB)" for f in kept))
     return Run(run, folder, data, read_stamp(folder, "03_lora_finetune.ipynb")["started"])

@@ -1,8 +1,10 @@
 """Checkpoints and epoch adapters: resuming 03 from the last whole one, keeping each epoch's
-adapter, and choosing which one 04 scores."""
+adapter (and little else: on Colab they are written to Drive), and choosing which one 04 scores."""
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -13,13 +15,23 @@ from transformers import TrainerCallback
 from . import artefacts
 from .errors import TutorialError
 
+FILES = "tutorial_files.json"  # written last into each checkpoint: every file the Trainer wrote, and its size
+RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state")  # what only resuming needs
+
 
 def damage(checkpoint: Path) -> str | None:
-    """Why a checkpoint folder can't be resumed from (in Japanese), or None: a missing trainer state
-    (`Trainer` writes it last, so a save cut off leaves none), broken JSON, a truncated safetensors
-    file, or a torch file (zip) that fails its checksums."""
-    if not (checkpoint / "trainer_state.json").exists():
-        return "保存の途中で切れています (trainer_state.json がありません)"
+    """Why a checkpoint folder can't be resumed from (in Japanese), or None: no list of its files
+    (written last, so a save cut off leaves none), a file of the list missing or of another size (not
+    yet arrived on Drive), broken JSON, a truncated safetensors file, or a torch file (zip) that fails
+    its checksums."""
+    try:
+        files = json.loads((checkpoint / FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"保存の途中で切れています ({FILES} がありません)"
+    wrong = [name for name, size in files.items()
+             if not (checkpoint / name).is_file() or (checkpoint / name).stat().st_size != size]
+    if wrong:
+        return f"{', '.join(wrong)} がないか、大きさが保存したときと違います (書き込みの途中か、Drive にまだ届いていません)"
     for path in sorted(checkpoint.iterdir()):
         try:
             if path.suffix == ".json":
@@ -44,14 +56,14 @@ def damage(checkpoint: Path) -> str | None:
 
 def last_complete_checkpoint(folder: Path) -> str | None:
     """The newest `checkpoint-N` that can be resumed from; newer broken ones are named and skipped."""
-    numbered = [c for c in Path(folder).glob("checkpoint-*") if c.name.split("-", 1)[1].isdigit()]  # not "checkpoint-8 (1)"
-    for checkpoint in sorted(numbered, key=lambda c: int(c.name.split("-")[1]), reverse=True):
+    found = numbered(folder)
+    for checkpoint in reversed(found):
         problem = damage(checkpoint)
         if problem is None:
             return str(checkpoint)
         if artefacts.is_writer():
             print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
-    if numbered and artefacts.is_writer():
+    if found and artefacts.is_writer():
         print("使えるチェックポイントがないので、最初から学習します。")
     return None
 
@@ -78,17 +90,81 @@ def best_epoch(log_history: list[dict]) -> tuple[float, float]:
     return epoch, loss
 
 
-def epoch_adapters_callback(folder: Path):
-    """A `Trainer` callback that keeps each epoch's adapter (LoRA weights only, small) in
-    `folder/epoch-NNN`, so notebook 04 can compare epochs and pick the one before overfitting. It is
-    written with the epoch's checkpoint, after its evaluation: an epoch `overflow.guard` stops keeps neither."""
-    class KeepEpochAdapters(TrainerCallback):
-        def on_save(self, args, state, control, model=None, **kwargs):
-            if state.is_world_process_zero:
-                with artefacts.writing(Path(folder) / f"epoch-{round(state.epoch):03d}") as partial:
-                    model.save_pretrained(partial)
+def numbered(folder: Path) -> list[Path]:
+    """The `checkpoint-N` folders in `folder`, oldest first (not Drive's copies like "checkpoint-8 (1)")."""
+    found = [c for c in Path(folder).glob("checkpoint-*") if c.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda c: int(c.name.split("-")[1]))
 
-    return KeepEpochAdapters()
+
+def half(adapter: Path) -> None:
+    """Store a saved adapter's fp32 weights in fp16 (half the size; peft loads them back as fp32),
+    unless one would overflow it."""
+    from safetensors.torch import load_file, save_file
+
+    path = Path(adapter) / "adapter_model.safetensors"
+    weights = load_file(path)
+    halved = {name: w.half() if w.dtype == torch.float32 else w for name, w in weights.items()}
+    if all(torch.isfinite(w).all() for w in halved.values() if w.is_floating_point()):
+        save_file(halved, path, metadata={"format": "pt"})
+
+
+def save_callback():
+    """A `Trainer` callback for each save (an epoch, after its evaluation; an epoch `overflow.guard` stops
+    is never saved): the epoch's adapter in fp16 in `epochs/epoch-NNN` (04 compares them), the list of the
+    checkpoint's files (resuming takes a complete one only), and the older checkpoints deleted, emptied
+    first (`artefacts.remove`), but for the best one's adapter, which `load_best_model_at_end` loads."""
+    class OnSave(TrainerCallback):
+        def on_save(self, args, state, control, model=None, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            folder = Path(args.output_dir)
+            newest = folder / f"checkpoint-{state.global_step}"
+            files = {f.name: f.stat().st_size for f in newest.iterdir() if f.is_file() and f.name != FILES}
+            artefacts.save(newest / FILES, files)
+            with artefacts.writing(folder / artefacts.EPOCHS / f"epoch-{round(state.epoch):03d}") as partial:
+                model.save_pretrained(partial)
+                half(partial)
+            best = Path(state.best_model_checkpoint or newest)
+            for old in numbered(folder):
+                if old == newest:
+                    continue
+                if old != best:
+                    artefacts.remove(old)
+                    continue
+                for file in old.iterdir():
+                    if file.name.startswith(RESUME_ONLY):
+                        artefacts.remove(file)
+
+    return OnSave()
+
+
+def footprint(trainable: int, epochs: int, tokenizer_bytes: int, optim: str) -> dict[str, float]:
+    """MiB that 03 keeps and writes in the output folder (Drive on Colab), from the trainable parameter count:
+    a checkpoint holds the adapter (fp32), the optimizer's state (AdamW: two fp32 numbers a parameter; 8-bit:
+    two bytes) and the tokenizer; an epoch adapter is fp16. Kept: the newest checkpoint, the best one's
+    adapter, every epoch adapter and `adapter/`. Written: a checkpoint and an epoch adapter each epoch, then `adapter/`."""
+    adapter = trainable * 4
+    checkpoint = adapter + trainable * (2 if "8bit" in optim else 8) + tokenizer_bytes
+    epoch = trainable * 2
+    mb = {"checkpoint": checkpoint, "epoch_adapter": epoch, "adapter": adapter,
+          "kept": checkpoint + adapter + epochs * epoch + adapter, "written": epochs * (checkpoint + epoch) + adapter}
+    return {name: size / 2**20 for name, size in mb.items()}
+
+
+def tokenizer_bytes(tokenizer) -> int:
+    """The size of the tokenizer's files, as the Trainer saves them into each checkpoint."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer.save_pretrained(scratch)
+        return sum(f.stat().st_size for f in Path(scratch).iterdir())
+
+
+def footprint_note(trainable: int, tokenizer, args) -> str:
+    """03's note before training, in Japanese: what the run will keep and write in the output folder."""
+    epochs = math.ceil(args.num_train_epochs)
+    mb = footprint(trainable, epochs, tokenizer_bytes(tokenizer), str(getattr(args.optim, "value", args.optim)))
+    return (f"この学習が出力フォルダ (Colab では Drive) に残すもの: 約 {mb['kept']:,.0f} MB (最新のチェックポイント {mb['checkpoint']:,.0f} MB、"
+            f"いちばん良いエポックのアダプター、エポックごとのアダプター {epochs} 個 × {mb['epoch_adapter']:,.1f} MB、adapter/)。"
+            f"書き込むのは全部で約 {mb['written']:,.0f} MB です。古いチェックポイントは空にしてから消すので、Drive のゴミ箱はほとんど増えません。")
 
 
 def choice(choice, epochs: dict[int, Path]) -> str | int:

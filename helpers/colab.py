@@ -98,6 +98,20 @@ def setup(repo_dir: str, use_drive: bool) -> None:
     else:
         print("注意: USE_GOOGLE_DRIVE がオフです。このノートブックの結果は、このランタイムが終わると消え、次のノートブックからは見えません。")
 
+def finish() -> None:
+    """The last cell in Colab: write what is still on its way to Drive (unmount) and say the runtime can go."""
+    if "google.colab" not in sys.modules:
+        return
+    from .env import DRIVE_ROOT, DRIVE_FOLDER
+    if DRIVE_ROOT.is_dir():
+        from google.colab import drive
+        drive.flush_and_unmount()
+        print(f"Drive への書き込みを終えて、Drive を切り離しました。結果は マイドライブ/{DRIVE_FOLDER}/ にあります。"
+              "このノートブックのセルをまた実行するときは、セットアップのセルから実行し直してください (Drive をつなぎ直します)。")
+    print("このランタイムは閉じてかまいません: メニューの「ランタイム」→「ランタイムを接続解除して削除」。"
+          "無料の GPU の利用時間を使わずに済みます。次のノートブックは、新しいランタイムで開きます。")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "testenv":
         testenv(Path(sys.argv[2]))

@@ -29,7 +29,9 @@ def _disk_full(what: str, filename: str | None) -> str:
         free = f"、その場所の空き: {shutil.disk_usage(place).free / 2**30:.1f} GiB"
     return (f"{what} の途中で、ファイルを書けなくなりました (書いていたもの: {filename or '不明'}{free})。"
             "ディスクの空きがないときは、出力フォルダの古い checkpoints/ や merged/ を消すか、空きの多い場所を出力フォルダにしてください。"
-            "Colab で Drive に書いていたなら、Drive の空き容量と、Drive の接続が切れていないかも確かめてください。そのあと、もう一度実行してください。")
+            "Colab で Drive に書いていたなら、Drive の空き容量と、Drive の接続が切れていないかも確かめてください。"
+            "Drive で消したファイルはゴミ箱に入り、空にするまで容量を使います (drive.google.com の「ゴミ箱」→「ゴミ箱を空にする」)。"
+            "そのあと、もう一度実行してください。")
 
 
 def _advice(exc: OSError, what: str) -> str:

@@ -168,3 +168,10 @@ tables.japanese(baseline)
 # - モデルにチャットテンプレートで質問し、答えを `baseline_answers.csv` に保存しました。
 #
 # 次は **02_build_dataset** で、モデルに覚えさせたいデータ (質問と答えの組) を用意します。
+
+# %%
+# @title おわり: 結果を Drive に書き終える
+# @markdown Colab では、まだ Drive に届いていない書き込みを済ませて Drive を切り離し、このランタイムを閉じてよいことを表示します。ローカルの Jupyter では何もしません。
+from helpers import colab
+
+colab.finish()

@@ -350,3 +350,10 @@ chat.box(model, tokenizer, **generate_kwargs)
 # - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは 5 問のうち 1 問、たとえば「富士山の高さ」が 3376 メートルに崩れることがあります)。学習したデータに似た種類の質問ほど影響を受けます。
 #
 # 次の一歩: 02 で自分の CSV や計算問題に差し替えて、同じ流れをもう一度試してみましょう。
+
+# %%
+# @title おわり: 結果を Drive に書き終える
+# @markdown Colab では、まだ Drive に届いていない書き込みを済ませて Drive を切り離し、このランタイムを閉じてよいことを表示します。ローカルの Jupyter では何もしません。
+from helpers import colab
+
+colab.finish()

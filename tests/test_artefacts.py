@@ -72,6 +72,7 @@ def test_resume_off_moves_the_old_checkpoints_aside_instead_of_deleting_them(tmp
     run = artefacts.start_run(tmp_path, SETTINGS)
     (run.folder / "checkpoint-8" / "trainer_state.json").parent.mkdir()
     (run.folder / "checkpoint-8" / "trainer_state.json").write_text("{}")
+    (run.folder / "checkpoint-8" / checkpoints.FILES).write_text('{"trainer_state.json": 2}')  # complete
     assert checkpoints.resume_point(run.folder) == str(run.folder / "checkpoint-8")
     again = artefacts.start_run(tmp_path, SETTINGS, resume=False)
     assert again.folder == run.folder and checkpoints.resume_point(again.folder, resume=False) is None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import artefacts, data
+from helpers import artefacts, checkpoints, data
 from helpers.env import REPO_ROOT
 from ports import free_port
 
@@ -76,7 +76,7 @@ def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(fresh):
 
 def complete_checkpoints(out, run):
     return sorted(int(p.parent.name.split("-")[1])
-                  for p in (out / artefacts.CHECKPOINTS / run).glob("checkpoint-*/trainer_state.json"))
+                  for p in (out / artefacts.CHECKPOINTS / run).glob(f"checkpoint-*/{checkpoints.FILES}"))
 
 
 def finished(out):

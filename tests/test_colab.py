@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import colab
+from helpers import colab, env
 from helpers.env import REPO_ROOT
 from helpers.notebooks import sources
 
@@ -139,3 +139,25 @@ def test_this_venv_has_colabs_versions():
     different = {package: (metadata.version(package), versions[package]) for package in wanted
                  if package in versions and metadata.version(package) != versions[package]}
     assert not different, different
+
+
+def test_finish_flushes_drive_and_says_the_runtime_can_close(monkeypatch, tmp_path, capsys):
+    calls = []
+    google_colab, drive = types.ModuleType("google.colab"), types.ModuleType("google.colab.drive")
+    drive.flush_and_unmount = lambda: calls.append("flush_and_unmount")
+    google_colab.drive = drive
+    monkeypatch.setitem(sys.modules, "google.colab", google_colab)
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path)  # mounted
+    colab.finish()
+    assert calls == ["flush_and_unmount"]
+    assert "Drive への書き込みを終えて" in capsys.readouterr().out
+    monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path / "not-mounted")  # USE_GOOGLE_DRIVE off
+    colab.finish()
+    assert calls == ["flush_and_unmount"] and "ランタイムは閉じてかまいません" in capsys.readouterr().out
+
+
+def test_every_notebook_ends_by_finishing():
+    for source in sources():
+        last_code = source.read_text(encoding="utf-8").rsplit("# %%\n", 1)[1]
+        assert "colab.finish()" in last_code, source.name

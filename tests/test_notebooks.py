@@ -37,7 +37,8 @@ def test_ipynb_is_generated_from_py_pair_without_outputs(source):
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
 def test_badge_opening_and_closing(source):
-    first, last = cells(source)[0].source, cells(source)[-1].source
+    first = cells(source)[0].source
+    last = [cell.source for cell in cells(source) if cell.cell_type == "markdown"][-1]
     slug = notebooks.repo_url().removeprefix("https://github.com/")
     assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{source.stem}.ipynb" in first
     assert "このノートブックでやること" in first and "かかる時間" in first

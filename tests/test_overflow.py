@@ -86,18 +86,18 @@ def train(tiny_path, tiny_tokenizer, folder, *callbacks, evaluating=False):
 def test_the_guard_stops_a_run_at_an_injected_inf_and_keeps_no_broken_epoch(tiny_path, tiny_tokenizer, tmp_path,
                                                                              evaluating, why):
     trainer = train(tiny_path, tiny_tokenizer, tmp_path / "run", overflow.guard(),
-                    checkpoints.epoch_adapters_callback(tmp_path / "epochs"), evaluating=evaluating)
+                    checkpoints.save_callback(), evaluating=evaluating)
     with pytest.raises(TutorialError, match=f"学習を止めました: {why}(.|\n)*LEARNING_RATE"):
         trainer.train()
-    assert [p.name for p in (tmp_path / "epochs").iterdir()] == ["epoch-001"]
+    assert [p.name for p in (tmp_path / "run" / "epochs").iterdir()] == ["epoch-001"]
     assert [p.name for p in (tmp_path / "run").glob("checkpoint-*")] == ["checkpoint-2"]
     assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
 
 
 def test_without_the_guard_the_same_run_ends_silently_with_its_broken_epochs_saved(tiny_path, tiny_tokenizer, tmp_path):
-    trainer = train(tiny_path, tiny_tokenizer, tmp_path / "run", checkpoints.epoch_adapters_callback(tmp_path / "epochs"))
+    trainer = train(tiny_path, tiny_tokenizer, tmp_path / "run", checkpoints.save_callback())
     trainer.train()
-    assert sorted(p.name for p in (tmp_path / "epochs").iterdir()) == ["epoch-001", "epoch-002", "epoch-003"]
+    assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == ["epoch-001", "epoch-002", "epoch-003"]
     losses = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
     assert torch.isfinite(torch.tensor(losses[0])) and not torch.isfinite(torch.tensor(losses[1:])).any()
 
