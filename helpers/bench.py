@@ -2,9 +2,10 @@
 
     python -m helpers.bench          # the tiny model on CPU
     python -m helpers.bench --gpu    # llm-jp-3 1.8B's shape (random weights), fp16, under a T4's 15 GiB
+    python -m helpers.bench --bf16   # on CPU in bf16: a T4's fp16 byte sizes (for the memory estimate)
 
 The same rows (the fictional facts and the sample text's paragraphs: 18 to 67 tokens with the tiny
-model's tokenizer, 28.5 on average), epochs, LoRA and seed for each way of batching:
+model's tokenizer, 28.5 on average), epochs, LoRA (03's defaults, dropout included) and seed for each way of batching:
 
     pad_to_max  every row padded to MAX_LENGTH, random order
     hf_default  Hugging Face's default, the peer: `DataCollatorForSeq2Seq` pads each batch to its longest row, random order
@@ -32,7 +33,7 @@ import time
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq,
                           DataCollatorWithFlattening, Trainer, TrainingArguments, set_seed)
 
@@ -46,6 +47,7 @@ MODES = {"pad_to_max": ("max_length", "random"), "hf_default": ("longest", "rand
 TUTORIAL = MODES["tutorial"]  # what notebook 03 does (tests/test_packing.py checks its source)
 PEER = "hf_default"
 MAX_LENGTH, BATCH, LORA_R = 256, 8, 8
+LORA_DROPOUT = 0.05  # 03's default
 REPEATS = 3  # each mode's fastest of 3 runs is kept
 # --gpu: 03's estimate against the measured peak for these (batch, MAX_LENGTH), each with and without
 # 4-bit and gradient checkpointing
@@ -93,14 +95,17 @@ def random_model(shape: str, dtype) -> str:
 
 
 def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int = MAX_LENGTH, epochs: int = 20,
-            steps: int = -1, four_bit: bool = False, gradient_checkpointing: bool = False, gpu: bool = False) -> dict:
+            steps: int = -1, four_bit: bool = False, gradient_checkpointing: bool = False, gpu: bool = False,
+            bf16: bool = False) -> dict:
     """Train LoRA on `rows()` batched the `mode` way (`epochs`, or only `steps` updates when given), on
-    the GPU as on a T4 (fp16, 15 GiB) or on the CPU (fp32); real tokens/s, peak memory and 03's estimate."""
+    the GPU as on a T4 (fp16, 15 GiB) or on the CPU (fp32, or `bf16` weights and autocast), as 03 does
+    (4-bit: `prepare_model_for_kbit_training`); real tokens/s, peak memory and 03's estimate."""
     padding, order = MODES[mode]
     set_seed(0)
     if gpu:
         torch.cuda.set_per_process_memory_fraction(min(1.0, T4_MEMORY / torch.cuda.get_device_properties(0).total_memory))
     precision = (env.choose_precision(shape, capability=(7, 5)) if gpu else
+                 env.Precision("cpu", torch.bfloat16, False, True, "CPU bf16") if bf16 else
                  env.Precision("cpu", torch.float32, False, False, "CPU"))
     tokenizer = AutoTokenizer.from_pretrained(tiny.path())
     ensure_pad_token(tokenizer)
@@ -109,9 +114,11 @@ def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int 
     before = memory.measured_peak_mb()
     path = models.resolve(shape) if shape == "tiny" else random_model(shape, precision.dtype)
     model = models.load(path, precision, four_bit=four_bit)
+    if four_bit:  # as in 03: all that is not 4-bit in fp32
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     model.config.use_cache = False  # as in 03: no cache while training (packed rows need it so)
-    model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, target_modules="all-linear",
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=LORA_DROPOUT,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, num_train_epochs=epochs,
                              max_steps=steps, include_num_input_tokens_seen="non_padding",
                              learning_rate=2e-4, save_strategy="no", logging_strategy="no", report_to="none", seed=0,
@@ -127,14 +134,16 @@ def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int 
     peak = torch.cuda.max_memory_reserved() / 2**20 if gpu else memory.measured_peak_mb() - before
     return {"tokens_per_s": round(real_tokens / seconds, 1), "peak_mem_mb": round(peak, 1), "real_tokens": real_tokens,
             "estimate_mb": estimate_mb(model.config, batch, max_length, four_bit, gradient_checkpointing,
-                                       torch.finfo(precision.dtype).bits // 8), "seconds": round(seconds, 2)}
+                                       torch.finfo(precision.dtype).bits // 8, precision.device),
+            "seconds": round(seconds, 2)}
 
 
 def estimate_mb(config, batch: int, max_length: int, four_bit: bool, gradient_checkpointing: bool,
-                weight_bytes: int = 2) -> float:
+                weight_bytes: int = 2, device: str = "cuda") -> float:
     """03's estimate (MiB) without its CUDA context, which neither measure counts."""
     parts = memory.estimate(memory.shape(config), lora_r=LORA_R, batch_size=batch, max_length=max_length,
-                            four_bit=four_bit, weight_bytes=weight_bytes, gradient_checkpointing=gradient_checkpointing)
+                            four_bit=four_bit, weight_bytes=weight_bytes, gradient_checkpointing=gradient_checkpointing,
+                            lora_dropout=LORA_DROPOUT, device=device)
     return round((sum(parts.values()) - parts["cuda_context"]) / 2**20, 1)
 
 
@@ -170,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gpu", **switch, help="llm-jp-3 1.8B の形 (重みは乱数)、fp16、15 GiB まで (CUDA が必要)")
     parser.add_argument("--four-bit", **switch, help="4 ビット (QLoRA) で読み込む")
     parser.add_argument("--gradient-checkpointing", **switch)
+    parser.add_argument("--bf16", **switch, help="CPU で bf16 (重みと autocast。T4 の fp16 と同じバイト数)")
     parser.add_argument("--one", choices=MODES, help=argparse.SUPPRESS)  # a child process: one measure as JSON
     parser.add_argument("--shape", default="tiny", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=BATCH, help=argparse.SUPPRESS)
@@ -177,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=20, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=-1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    options = {"four_bit": args.four_bit, "gradient_checkpointing": args.gradient_checkpointing}
+    options = {"four_bit": args.four_bit, "gradient_checkpointing": args.gradient_checkpointing} | (
+        {"bf16": True} if args.bf16 and not args.gpu else {})
     if args.one:
         print(json.dumps(measure(args.one, args.shape, args.batch, args.max_length, args.epochs, args.steps,
                                  gpu=args.gpu, **options)))
@@ -195,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
                 results[mode] = result
     for mode in MODES if not args.gpu else ():  # the peak of live memory, from one epoch of the same rows
         results[mode]["peak_mem_mb"] = run_one(mode, live_memory=True, epochs=1, **options)["peak_mem_mb"]
-    results["setup"] = {"model": "llm-jp-3 1.8B shape, random weights, fp16, 15 GiB cap" if args.gpu else "tiny (CPU, fp32)",
+    results["setup"] = {"model": "llm-jp-3 1.8B shape, random weights, fp16, 15 GiB cap" if args.gpu else
+                        f"tiny (CPU, {'bf16' if args.bf16 else 'fp32'})",
                         "device": torch.cuda.get_device_name() if args.gpu else "CPU", "rows": len(lengths),
                         "lengths": f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.1f}), "
                                    f"MAX_LENGTH {MAX_LENGTH}", "batch": BATCH, "lora_r": LORA_R} | options

@@ -65,7 +65,8 @@ LEARNING_RATE = 2e-4  # @param {type:"number"}
 # %% [markdown]
 # ### 詳細設定 (読み飛ばして OK)
 # 既定のままで学習できます。メモリが足りないと言われたときや、慣れてきたら触ります。フォームの各項目の上に、何をするものか、ふつうの範囲、動かすとどうなるかを書いてあります。
-# - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。メモリが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
+# - `USE_4BIT`: 元の重みを 4 ビット (NF4) で読み込む QLoRA。層の重みが約 1/4 になり、大きなモデルも T4 に載ります (少し遅くなります)。
+#   ただし埋め込みと出力層は fp32 になるので、語彙の大きい小さなモデル (既定の 1.8B など) ではあまり減りません。下の見積もりが、減る量の多い順に何を変えるかを表示します。
 # - `GRADIENT_CHECKPOINTING`: 途中の計算結果を捨てて必要なときに計算し直し、メモリを節約します (2〜3 割遅くなります)。
 # - `RESUME`: 同じ設定・同じデータのチェックポイント (学習の途中経過) があれば、そこから続けます。設定やデータを変えると新しい学習として最初から始め、前の学習のチェックポイントも消さずに残します。
 
@@ -120,14 +121,14 @@ from helpers.errors import japanese_errors
 model_path = models.resolve(cfg.MODEL)
 with japanese_errors(cfg.MODEL):
     model_config = AutoConfig.from_pretrained(model_path)
-needed = memory.estimate(memory.shape(model_config), lora_r=cfg.LORA_R, batch_size=cfg.BATCH_SIZE,
-                         max_length=cfg.MAX_LENGTH, four_bit=cfg.USE_4BIT,
-                         weight_bytes=torch.finfo(precision.dtype).bits // 8,
-                         gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,
-                         eight_bit_optimizer=cfg.USE_4BIT and precision.device == "cuda")
+model_shape = memory.shape(model_config)
+plan = dict(lora_r=cfg.LORA_R, lora_dropout=cfg.LORA_DROPOUT, batch_size=cfg.BATCH_SIZE, max_length=cfg.MAX_LENGTH,
+            four_bit=cfg.USE_4BIT, weight_bytes=torch.finfo(precision.dtype).bits // 8,
+            gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING, device=precision.device,
+            eight_bit_optimizer=cfg.USE_4BIT and precision.device == "cuda")
+needed = memory.estimate(model_shape, **plan)
 free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None
-print(memory.advice(needed, free, four_bit=cfg.USE_4BIT, gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,
-                    batch_size=cfg.BATCH_SIZE, max_length=cfg.MAX_LENGTH))
+print(memory.advice(model_shape, free, **plan))  # 足りないときは、減る量の多い順に何を変えるか
 memory.table(needed).T
 
 # %% [markdown]
@@ -251,6 +252,9 @@ print(f"重みの更新回数: {steps} 回")
 # 学習します。学習が始まると、最初の数回の更新から終わるまでの時間を見積もって表示します。途中で Colab が切れても、このノートブックを上から実行し直せば続きから再開します。
 # 以下は細かい説明です (読み飛ばして OK)。`TrainingArguments` に設定をまとめ、`Trainer` が学習を進めます。
 # - 1 エポックごとに検証用データの損失を測り、チェックポイントを出力フォルダ (Colab では Drive) の `checkpoints/<実行の名前>/` に書きます。
+#   チェックポイントには再開に要るもの (アダプター、optimizer の状態など) が全部入るので大きく (1.8B のモデルで 100 MB ほど)、残すのは最新のものだけです
+#   (と、いちばん良いエポックのアダプター)。古いものは中身を空にしてから消します。Drive で消したファイルはゴミ箱に入り、ゴミ箱を空にするまで容量を使うからです。
+#   学習の前に、Drive に残る量と書き込む量を表示します。
 #   実行の名前は、設定と 02 のデータから決まる短いハッシュです。接続が切れたら、このノートブックを上から実行し直すと、同じ名前の最後のチェックポイントから再開します。
 #   設定を変えると別の名前になり、前の学習のフォルダは消さずに残します (要らなければ、表示されるフォルダを自分で削除します)。
 # - `load_best_model_at_end`: 学習の最後に、検証用の損失がいちばん低かったエポックの重みに戻します (過学習する前の時点)。
@@ -261,13 +265,11 @@ print(f"重みの更新回数: {steps} 回")
 #   損失はつなぐ前と同じになることを、テスト (`tests/test_packing.py`) で確かめています。
 #   text のデータでは、どのブロックも同じ長さ (`MAX_LENGTH`) で詰め物がないので、つながずに `DataCollatorForSeq2Seq` でそのまま並べます (つなぐと注意の計算が増えるだけです)。
 # - `optim`: 4 ビットで GPU のときは、メモリの少ない paged 8-bit AdamW を使います。
-# - 各エポックのアダプター (LoRA の重みだけ) を `checkpoints/<実行の名前>/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
+# - 各エポックのアダプター (LoRA の重みだけ) を、半分の大きさの fp16 で `checkpoints/<実行の名前>/epochs/` に残します。04 でエポックごとの正解率を比べて、どれを使うか選べます。
 # - `overflow.guard()`: 損失や LoRA の重みが inf や NaN (数があふれた印) になったり、fp16 で更新が飛ばされ続けたりしたら、その場で理由を日本語で表示して学習を止めます
 #   (fp16 では、最初の数回の更新が飛ばされるのは正常です。止めるのは、何度も続いて loss scale (あふれを防ぐために損失にかける倍率) が 1 未満になったときです)。
 #   そのエポックはチェックポイントにもアダプターにも残さないので、壊れた重みが「いちばん良い」に選ばれることはありません。
-#
-# 練習用モデルでは `mtime may not be reliable on this filesystem` と英語で表示されることがあります。エポックが 1 秒かからずに終わったので、
-# 古いチェックポイントを消すときに時刻ではなく番号の順に並べる、という意味です。害はありません (Drive の上でも同じです)。
+
 
 # %%
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, Trainer, TrainingArguments
@@ -289,8 +291,7 @@ args = TrainingArguments(
     lr_scheduler_type="cosine",
     logging_strategy="epoch",
     eval_strategy="epoch",
-    save_strategy="epoch",
-    save_total_limit=2,
+    save_strategy="epoch",  # 古いチェックポイントは、下の checkpoints.save_callback() が消します
     load_best_model_at_end=True,
     metric_for_best_model="eval_loss",
     gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,  # transformers 5.16 からの新しい名前は activation_checkpointing (Colab の 5.15 では使えないので古い名前)
@@ -305,8 +306,9 @@ args = TrainingArguments(
 )
 trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
                   processing_class=tokenizer, data_collator=collator,
-                  callbacks=[overflow.guard(), checkpoints.epoch_adapters_callback(run.folder / artefacts.EPOCHS),
+                  callbacks=[overflow.guard(), checkpoints.save_callback(),
                              schedule.time_callback()])
+print(checkpoints.footprint_note(trainable, tokenizer, args))
 checkpoint = checkpoints.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")
@@ -364,7 +366,15 @@ shown
 # ## まとめと次のステップ
 # - メモリを見積もり、プロンプトをマスクしたデータで LoRA (または QLoRA) を学習し、損失のグラフと、いちばん良かったエポックのアダプター (`adapter/`) を出力フォルダに保存しました。
 # - 設定を変えて学習し直すと、`checkpoints/` に学習ごとのフォルダが増えていきます。要らないものは削除してかまいません (`adapter/` は最後に最後まで終わった学習のものです)。
+#   Drive で削除したものはゴミ箱に移るだけで、ゴミ箱を空にするまで Drive の容量を使います (drive.google.com の「ゴミ箱」→「ゴミ箱を空にする」)。
 # - 答えが正しくないときは、まずエポック数を増やすか学習率を少し上げてみてください。
 # - 同じ学習はコマンドでも実行できます: `python -m helpers.train --config 出力フォルダ/train_settings.json` (GPU が複数あれば `accelerate launch -m helpers.train --config …`)。
 #
 # 次は **04_compare_after_tuning** で、学習前と学習後の答えを並べて比べます。
+
+# %%
+# @title おわり: 結果を Drive に書き終える
+# @markdown Colab では、まだ Drive に届いていない書き込みを済ませて Drive を切り離し、このランタイムを閉じてよいことを表示します。ローカルの Jupyter では何もしません。
+from helpers import colab
+
+colab.finish()

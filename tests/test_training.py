@@ -33,7 +33,14 @@ def checkpoint(folder, step, complete=True):
     path.mkdir(parents=True)
     if complete:
         (path / "trainer_state.json").write_text("{}")
+        listed(path)
     return str(path)
+
+
+def listed(path: Path) -> None:
+    """The list of a checkpoint's files, written last, as `checkpoints.save_callback` does."""
+    sizes = {f.name: f.stat().st_size for f in Path(path).iterdir() if f.is_file() and f.name != checkpoints.FILES}
+    (Path(path) / checkpoints.FILES).write_text(json.dumps(sizes))
 
 
 LLAMA_1_8B = AutoConfig.for_model(**models.LLM_JP_1_8B)
@@ -45,35 +52,6 @@ def test_shape_counts_parameters_and_lora_sizes():
     assert s.params == 24 * per_layer + 2 * 99584 * 2048 + 2048
     # LoRA at rank 1 adds in+out per Linear: q,k,v,o (2048+2048 each), gate, up, down (2048+7168 each)
     assert s.lora_params == 24 * (4 * 4096 + 3 * 9216)
-
-
-def test_estimate_arithmetic():
-    s = memory.Shape(params=1000, lora_params=10, layers=2, hidden=4, vocab=50)
-    parts = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=False)
-    assert parts["weights"] == 2000 and parts["adapter"] == 80 * 4 and parts["optimizer"] == 80 * 8
-    assert parts["activations"] == 2 * 41 * 4 * 6  # 16-bit: 41·h bytes per layer and token
-    assert parts["logits"] == 6 * 50 * 14  # 16-bit logits, their fp32 copy, log-softmax and gradient
-    fp32 = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=False, weight_bytes=4)
-    assert fp32["activations"] == 2 * parts["activations"] and fp32["logits"] == 6 * 50 * 12
-    quantised = memory.estimate(s, lora_r=8, batch_size=2, max_length=3, four_bit=True,
-                                gradient_checkpointing=True, eight_bit_optimizer=True)
-    assert quantised["weights"] == pytest.approx(515)
-    assert quantised["activations"] == 2 * 2 * 4 * 6 + 41 * 4 * 6
-    assert quantised["optimizer"] == 80 * 2
-
-
-def test_advice_fits_or_lists_fixes_in_order():
-    s = memory.shape(LLAMA_1_8B)
-    small = memory.estimate(s, lora_r=8, batch_size=4, max_length=256, four_bit=False)
-    assert "収まりそうです" in memory.advice(small, int(14.5 * 2**30), four_bit=False, gradient_checkpointing=False,
-                                           batch_size=4, max_length=256)
-    big = memory.estimate(s, lora_r=8, batch_size=8, max_length=2048, four_bit=False)
-    text = memory.advice(big, int(14.5 * 2**30), four_bit=False, gradient_checkpointing=False,
-                         batch_size=8, max_length=2048)
-    assert "足りない" in text
-    assert text.index("USE_4BIT") < text.index("GRADIENT_CHECKPOINTING") < text.index("BATCH_SIZE を 4") < text.index("MAX_LENGTH")
-    assert "GPU がない" in memory.advice(small, None, four_bit=False, gradient_checkpointing=False,
-                                        batch_size=4, max_length=256)
 
 
 def test_lora_parameters_stay_fp32_on_an_fp16_model(tiny_path):
@@ -94,16 +72,25 @@ def saved_checkpoint(folder, step):
     (path / "adapter_config.json").write_text(json.dumps({"r": 8}))
     save_file({"lora_A": torch.ones(64, 64)}, path / "adapter_model.safetensors")
     torch.save({"state": {0: torch.ones(64, 64)}}, path / "optimizer.pt")
+    listed(path)
     return path
 
 
+def relisted(break_it):
+    """A file broken when the checkpoint was saved (its list has the broken file's size): its contents are checked."""
+    return lambda path: (break_it(path), listed(path))
+
+
 @pytest.mark.parametrize("break_it, says", [
-    (lambda p: (p / "adapter_model.safetensors").write_bytes((p / "adapter_model.safetensors").read_bytes()[:-100]),
+    (relisted(lambda p: (p / "adapter_model.safetensors").write_bytes((p / "adapter_model.safetensors").read_bytes()[:-100])),
      "adapter_model.safetensors を読めません"),
-    (lambda p: (p / "optimizer.pt").write_bytes((p / "optimizer.pt").read_bytes()[:-100]), "optimizer.pt を読めません"),
-    (lambda p: (p / "trainer_state.json").write_text('{"global_step": '), "trainer_state.json を読めません"),
-    (lambda p: (p / "adapter_config.json").write_bytes(b"\xff\xfe"), "adapter_config.json を読めません"),
-    (lambda p: (p / "adapter_model.safetensors").write_bytes(b"\xff" * 16), "adapter_model.safetensors を読めません"),
+    (relisted(lambda p: (p / "optimizer.pt").write_bytes((p / "optimizer.pt").read_bytes()[:-100])), "optimizer.pt を読めません"),
+    (relisted(lambda p: (p / "trainer_state.json").write_text('{"global_step": ')), "trainer_state.json を読めません"),
+    (relisted(lambda p: (p / "adapter_config.json").write_bytes(b"\xff\xfe")), "adapter_config.json を読めません"),
+    (relisted(lambda p: (p / "adapter_model.safetensors").write_bytes(b"\xff" * 16)), "adapter_model.safetensors を読めません"),
+    (lambda p: (p / "optimizer.pt").unlink(), "optimizer.pt がないか"),  # every file the Trainer wrote is needed
+    (lambda p: (p / "optimizer.pt").write_bytes(b""), "optimizer.pt がないか、大きさが保存したときと違います"),  # not yet on Drive
+    (lambda p: (p / checkpoints.FILES).unlink(), f"保存の途中で切れています ({checkpoints.FILES} がありません)"),
 ])
 def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_path, capsys, break_it, says):
     folder = tmp_path / "checkpoints"
