@@ -5,6 +5,7 @@ The public surface (stable; outside checks may call it):
     training_example(tokenizer, messages, max_length=None) -> {"input_ids", "attention_mask", "labels", "truncated"}
     prompt_ids(tokenizer, messages) -> list[int]     # the ids `generate` starts from
     stop_ids(tokenizer) -> list[int]                 # the ids that end an assistant turn
+    special_token_in(tokenizer, text) -> str | None  # a special token written as text (refused in data)
 
 `messages` is a list of {"role": "system" | "user" | "assistant", "content": str}, or one question as a str.
 
@@ -12,10 +13,13 @@ The whole conversation is rendered with the tokenizer's chat template (FALLBACK_
 none) and tokenized in one go, exactly as at inference. Each assistant turn is trained from where the
 rendering of the conversation before it (plus the generation prompt) ends, up to and including the
 first stop id: the answer and the template's own end-of-turn marker. Everything else is -100. All of
-this is read from the tokenizer and its template, never from model names.
+this is read from the tokenizer and its template, never from model names. Text holding a special token
+(`</s>` typed into an answer) is refused, not escaped: tokenized in one go, as at inference and by
+llama.cpp, it would become the token itself, and an escape would differ from what the model meets later.
 """
 from __future__ import annotations
 
+import re
 import weakref
 
 from jinja2 import TemplateError
@@ -32,6 +36,8 @@ FALLBACK_TEMPLATE = (
     "{% if add_generation_prompt %}システム:\n{% endif %}")
 _PROBE = "zq答えqz"  # an answer no template alters, to find what a template writes around answers
 _FACTS = weakref.WeakKeyDictionary()  # tokenizer → (its template and special tokens, what _facts found)
+_SPECIAL = weakref.WeakKeyDictionary()  # tokenizer → (its special tokens, a pattern finding them in a text)
+_NOTED = set()  # models told that they have no chat template (once each)
 
 
 def as_messages(conversation) -> list[dict]:
@@ -53,7 +59,11 @@ def row_messages(row: dict) -> list[dict]:
 
 def format_chat(tokenizer, messages, add_generation_prompt: bool = True) -> str:
     """The conversation as text: with `add_generation_prompt`, ready for the model's next answer."""
-    messages = as_messages(messages)
+    _note_fallback(tokenizer)
+    return _render(tokenizer, as_messages(messages), add_generation_prompt)
+
+
+def _render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
     try:
         return tokenizer.apply_chat_template(messages, chat_template=tokenizer.chat_template or FALLBACK_TEMPLATE,
                                              tokenize=False, add_generation_prompt=add_generation_prompt)
@@ -63,6 +73,20 @@ def format_chat(tokenizer, messages, add_generation_prompt: bool = True) -> str:
             f"このモデルのチャットテンプレートが会話 ({roles}) を受け付けません: {exc}。"
             "system メッセージを使えないテンプレート (Gemma 2 など) なら、system の内容を最初の user メッセージに含めてください。"
             "user と assistant が交互でないと受け付けないテンプレートもあります。") from exc
+
+
+def _note_fallback(tokenizer) -> None:
+    """Say once per model, showing its shape, that a tokenizer without a chat template gets FALLBACK_TEMPLATE."""
+    if tokenizer.chat_template or tokenizer.name_or_path in _NOTED:
+        return
+    _NOTED.add(tokenizer.name_or_path)
+    shape = _render(tokenizer, [{"role": "system", "content": "(system の指示)"}, *qa_messages("(質問)", "(答え)")], False)
+    print(f"注意: このモデル ({tokenizer.name_or_path}) にはチャットテンプレート (会話をモデルに渡す書き方) がないので、"
+          "このリポジトリの次の書き方で会話を書いて、学習も推論もします:\n"
+          + "".join(f"    {line}\n" for line in shape.splitlines())
+          + "事前学習だけのベースモデルなら、このままで構いません。指示に従うよう調整済みのモデル (instruct / chat) なら、"
+          "調整されたときの書き方と違うので、元の答え方を活かせません。そのモデルのチャットテンプレートを "
+          "tokenizer.chat_template に設定するか、チャットテンプレートのあるモデルを選んでください。")
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -85,6 +109,18 @@ def stop_ids(tokenizer) -> list[int]:
     """The ids that end an assistant turn: EOS and the template's own end-of-turn marker
     (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`, …). Used for training, `generate` and finish reasons."""
     return list(_facts(tokenizer)[2])
+
+
+def special_token_in(tokenizer, text: str) -> str | None:
+    """The first special token of the model (`</s>`, `<|im_end|>`, …) written as text in `text`, or None."""
+    key = tuple(tokenizer.all_special_tokens)
+    known = _SPECIAL.get(tokenizer)
+    if not known or known[0] != key:
+        tokens = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special} | set(key)
+        longest = sorted((t for t in tokens if t), key=len, reverse=True)
+        known = _SPECIAL[tokenizer] = (key, re.compile("|".join(map(re.escape, longest))) if longest else None)
+    found = known[1] and known[1].search(text)
+    return found.group() if found else None
 
 
 def answer_text(tokenizer, new_ids) -> str:
@@ -116,6 +152,10 @@ def training_example(tokenizer, messages, max_length: int | None = None) -> dict
     messages = as_messages(messages)
     if not any(m["role"] == "assistant" for m in messages):
         raise TutorialError("会話に assistant の発言がないので、学習するところがありません。")
+    for place, m in enumerate(messages, start=1):
+        if token := special_token_in(tokenizer, m["content"]):
+            raise TutorialError(f"{place} 番目のメッセージ ({m['role']}) に、このモデルの特別なトークン「{token}」が"
+                                f"文字として書かれています。{_special_harm(tokenizer, token)}")
     ids = encode(tokenizer, format_chat(tokenizer, messages, add_generation_prompt=False))
     labels = [IGNORE_INDEX] * len(ids)
     stops = set(stop_ids(tokenizer))
@@ -134,9 +174,29 @@ def training_example(tokenizer, messages, max_length: int | None = None) -> dict
 
 
 def ensure_pad_token(tokenizer) -> None:
-    """Batches need a pad token; labels are built explicitly, so pad == eos does no harm here."""
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    """A pad token that is never a stop id (saved with the adapter, so pad-masking collators keep the turn ends)."""
+    stops = set(stop_ids(tokenizer))
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id not in stops:
+        return
+    spare = _spare_token(tokenizer, stops)
+    if spare is not None:
+        tokenizer.pad_token = spare
+        return
+    tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    print(f"注意: このトークナイザーには、詰め物 (pad) に使える、答えの終わりの印ではないトークンがないので、「<|pad|>」を"
+          f"語彙に加えました (語彙が {len(tokenizer)} 個に増えます)。モデルの埋め込みがこの数より少ないときは、"
+          "使う前に model.resize_token_embeddings(len(tokenizer)) で広げてください。")
+
+
+def _spare_token(tokenizer, stops: set[int]) -> str | None:
+    """A non-stop token to pad with: named pad, unk, the last reserved/unused (early ones get meanings later), BOS."""
+    added = sorted((not t.special, i, t.content) for i, t in tokenizer.added_tokens_decoder.items() if i not in stops)
+    pads = [content for _, _, content in added if "pad" in content.lower()]
+    reserved = [content for _, _, content in sorted(added, key=lambda a: (a[0], -a[1]))
+                if re.search("reserved|unused", content)]
+    own = [tokenizer.unk_token if tokenizer.unk_token_id not in stops else None,
+           tokenizer.bos_token if tokenizer.bos_token_id not in stops else None]
+    return next((t for t in pads[:1] + own[:1] + reserved[:1] + own[1:] if t is not None), None)
 
 
 def text_blocks(texts: list[str], tokenizer, block_size: int) -> list[dict]:
@@ -157,6 +217,7 @@ def tokenize(dataset, tokenizer, max_length: int):
     from datasets import Dataset
 
     ensure_pad_token(tokenizer)
+    refuse_special_tokens(dataset, tokenizer)
     _note_dropped_system(dataset, tokenizer)
     if "text" in dataset.column_names:
         blocks = text_blocks(dataset["text"], tokenizer, max_length)
@@ -186,10 +247,48 @@ def tokenize(dataset, tokenizer, max_length: int):
 
 def lengths(dataset, tokenizer) -> list[int]:
     """Tokens per row as training will see it (the whole conversation, or the text + EOS)."""
+    refuse_special_tokens(dataset, tokenizer)
     if "text" in dataset.column_names:
         return [len(encode(tokenizer, text)) + 1 for text in dataset["text"]]
     _note_dropped_system(dataset, tokenizer)
     return [len(_row_example(tokenizer, row, index)["input_ids"]) for index, row in enumerate(dataset)]
+
+
+def refuse_special_tokens(dataset, tokenizer) -> None:
+    """Stop on rows whose text holds a special token of the model, listing each row, field and token."""
+    found = []
+    for index, row in enumerate(dataset):
+        hits = [(field, token) for field, text in _fields(row) if (token := special_token_in(tokenizer, text))]
+        if hits and "text" in row:
+            where = f"{index + 1} 番目の段落 (「{row['text'][:20]}」で始まる段落)"
+        elif hits:
+            question = next(m["content"] for m in row_messages(row) if m["role"] == "user")
+            where = f"{index + 1} 行目 (「{question[:20]}」で始まる行)"
+        found += [(f"- {where} の {field}: 「{token}」", token) for field, token in hits]
+    if found:
+        more = [f"- … ほか {len(found) - 20} 箇所"] if len(found) > 20 else []
+        raise TutorialError(f"データの {len(found)} 箇所に、このモデルの特別なトークン (会話の区切りの印) が文字として書かれています"
+                            " (行番号は、読み込んだデータの中での順番):\n" + "\n".join([line for line, _ in found[:20]] + more)
+                            + "\n" + _special_harm(tokenizer, found[0][1]))
+
+
+def _fields(row: dict) -> list[tuple[str, str]]:
+    """(the field's name as the learner wrote it, its text) for a text, instruction/output or conversation row."""
+    if "text" in row:
+        return [("本文", row["text"])]
+    if "messages" in row:
+        return [(f"{place} 番目のメッセージ ({m['role']})", m["content"]) for place, m in enumerate(row["messages"], start=1)]
+    return [("instruction", row["instruction"]), ("output", row["output"])]
+
+
+def _special_harm(tokenizer, token: str) -> str:
+    """What a special token written as text does to training, and the fix, with `token` as the example."""
+    stops = "」「".join(tokenizer.convert_ids_to_tokens(stop_ids(tokenizer)))
+    escaped = token.translate(str.maketrans("<>[]|", "＜＞［］｜"))
+    example = f" (例: 「{token}」→「{escaped}」) " if escaped != token else " "
+    return (f"学習では、その文字列が印のトークンそのものになります。答えの終わりの印 (「{stops}」) なら、答えがそこで終わったことになり、"
+            "その先は学習されず、モデルはそこで答えを止めることを覚えます。その文字列を消すか、印と読まれない書き方"
+            f"{example}に直して、データを読み込み直してください (02 の 2A〜2D)。")
 
 
 def _note_dropped_system(dataset, tokenizer) -> None:
@@ -240,8 +339,8 @@ def _facts(tokenizer) -> tuple[bool, str, tuple[int, ...], str]:
         return known[1]
     adds_bos = tokenizer.bos_token_id is not None and tokenizer("あ").input_ids[:1] == [tokenizer.bos_token_id]
     user = [{"role": "user", "content": "あ"}]
-    full = format_chat(tokenizer, user + [{"role": "assistant", "content": _PROBE}], add_generation_prompt=False)
-    prompt = format_chat(tokenizer, user)
+    full = _render(tokenizer, user + [{"role": "assistant", "content": _PROBE}], False)
+    prompt = _render(tokenizer, user, True)
     opening, _, closing = full.removeprefix(prompt).partition(_PROBE)
     ids = tokenizer(closing, add_special_tokens=False).input_ids if _PROBE in full else []
     special = tokenizer.added_tokens_decoder

@@ -241,6 +241,7 @@ dataset.to_pandas().head(8)
 # 学習では 1 行 (質問と答え、または会話全体) をチャットテンプレートで書き、まとめてトークン列にします。答えのあとには「答えの終わりの印」が付きます。
 # **EOS** (end of sequence) やテンプレートのターン終わりのトークンが、その印です。これを学ばないとモデルは答えを止められません。
 # `MAX_LENGTH` を超える行は後ろが切れてしまうので、ここで数を確かめます (text では長い段落はブロックに分けるので切れません)。
+# データの中に、そのモデルの特別なトークン (`</s>` や `<|im_end|>` など) が文字として書かれていると、学習ではその印そのものになって答えがそこで終わってしまうので、ここで行と欄を示して止まります。
 
 # %%
 from transformers import AutoTokenizer
@@ -282,3 +283,10 @@ splits["validation"].to_pandas().head(10)
 # - データを読み込んで確かめ、トークン数を調べ、train / validation に分けて出力フォルダの `prepared/` に保存しました。
 #
 # 次は **03_lora_finetune** で、このデータを使ってモデルを LoRA でファインチューニングします。
+
+# %%
+# @title おわり: 結果を Drive に書き終える
+# @markdown Colab では、まだ Drive に届いていない書き込みを済ませて Drive を切り離し、このランタイムを閉じてよいことを表示します。ローカルの Jupyter では何もしません。
+from helpers import colab
+
+colab.finish()

@@ -1,11 +1,13 @@
 import json
 import subprocess
 import sys
+from functools import lru_cache
 
 import pytest
 from datasets import Dataset
 
-from helpers import data, settings
+import real_tokenizers
+from helpers import data, prompts, settings
 from helpers.env import REPO_ROOT
 from helpers.errors import TutorialError
 
@@ -329,3 +331,44 @@ def test_check_command_reads_jsonl_pairs_and_conversations(tmp_path):
     assert results[chats].returncode == 1 and "messages の形式で、2 行のうち使える行 1" in results[chats].stdout
     assert "1 行目: assistant の答えがありません" in results[chats].stdout
     assert results[empty].returncode == 1 and "空のファイル" in results[empty].stdout
+
+
+@lru_cache(maxsize=None)
+def real_tokenizer(pair):
+    return real_tokenizers.load(pair)
+
+
+@pytest.mark.parametrize("pair", list(real_tokenizers.PAIRS))
+def test_a_turn_end_typed_into_the_data_is_refused_from_every_source_naming_row_and_field(pair, tmp_path):
+    """What 02 checks with the model's tokenizer (`prompts.lengths`), whichever way the data came in."""
+    tokenizer = real_tokenizer(pair)
+    end = tokenizer.convert_ids_to_tokens(prompts.stop_ids(tokenizer))[-1]  # the template's own turn end
+    answer = f"東京です。{end}ほかに"
+    pairs = [{"instruction": "日本の首都は？", "output": "東京です。"}, {"instruction": "首都はどこ？", "output": answer}]
+    turns = lambda a: [{"role": "user", "content": "こんにちは"}, {"role": "assistant", "content": "どうも。"},
+                       {"role": "user", "content": "首都はどこ？"}, {"role": "assistant", "content": a}]
+    (tmp_path / "pairs.csv").write_text("instruction,output\n" + "".join(f"{r['instruction']},{r['output']}\n" for r in pairs),
+                                        encoding="utf-8")
+    (tmp_path / "pairs.json").write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "text.txt").write_text(f"日本の首都は東京です。\n\n首都は{end}東京です。\n", encoding="utf-8")
+    sources = {
+        "CSV": (lambda: data.load_csv(tmp_path / "pairs.csv"), "2 行目 (「首都はどこ？」で始まる行) の output"),
+        "JSON": (lambda: data.load_hub(str(tmp_path / "pairs.json")), "2 行目 (「首都はどこ？」で始まる行) の output"),
+        "JSON lines": (lambda: data.load_hub(write_jsonl(tmp_path / "pairs.jsonl", pairs)),
+                       "2 行目 (「首都はどこ？」で始まる行) の output"),
+        "messages": (lambda: data.load_conversations(write_jsonl(tmp_path / "chats.jsonl", [
+            {"messages": turns("東京です。")}, {"messages": turns(answer)}])),
+            "2 行目 (「こんにちは」で始まる行) の 4 番目のメッセージ (assistant)"),
+        "sharegpt": (lambda: data.load_conversations(write_jsonl(tmp_path / "sharegpt.jsonl", [{"conversations": [
+            {"from": "human", "value": f"{end}とは？"}, {"from": "gpt", "value": "印です。"}]}]), format="sharegpt"),
+            f"1 行目 (「{end}とは？"),
+        "text": (lambda: data.load_text(tmp_path / "text.txt"), "2 番目の段落 (「首都は"),
+    }
+    for source, (load, where) in sources.items():
+        rows = load()
+        with pytest.raises(TutorialError) as refused:
+            prompts.lengths(rows, tokenizer)
+        lines = str(refused.value).splitlines()
+        assert lines[0].startswith("データの 1 箇所に、このモデルの特別なトークン"), source
+        assert lines[1].startswith(f"- {where}") and lines[1].endswith(f": 「{end}」"), (source, lines[1])
+        assert "その文字列を消すか、印と読まれない書き方" in lines[2], source

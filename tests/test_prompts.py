@@ -4,7 +4,8 @@ import pytest
 from datasets import Dataset
 
 from helpers.errors import TutorialError
-from helpers.prompts import IGNORE_INDEX, lengths, qa_messages, row_messages, tokenize, training_example
+from helpers.prompts import (IGNORE_INDEX, ensure_pad_token, lengths, qa_messages, row_messages, stop_ids, tokenize,
+                             training_example)
 
 CONVERSATION = [{"role": "system", "content": "短く答えてください。"}, *qa_messages("こんにちは", "こんにちは。"),
                 *qa_messages("日本の首都はどこですか？", "東京です。")]
@@ -70,3 +71,36 @@ def test_rows_that_would_train_nothing_are_left_out_and_named(tiny_tokenizer, ca
     encoded = tokenize(rows, tiny_tokenizer, short + 2)
     assert len(encoded) == 1 and any(label != IGNORE_INDEX for label in encoded[0]["labels"])
     assert "1 / 2 行 (質問 「とても長い質問です。とても長い質問です。」) は答えの始まる前で切れるので、学習から除きます" in capsys.readouterr().out
+
+
+def test_a_pad_that_is_a_stop_id_is_replaced_by_an_existing_token(tiny_tokenizer):
+    tiny_tokenizer.pad_token = tiny_tokenizer.eos_token  # as many models' configs set it
+    size = len(tiny_tokenizer)
+    ensure_pad_token(tiny_tokenizer)
+    assert tiny_tokenizer.pad_token == "<pad>" and len(tiny_tokenizer) == size
+
+
+def test_without_any_spare_token_a_pad_is_added_saying_the_embeddings_must_grow(capsys):
+    """The last resort, on a GPT-2-like vocabulary whose only special token is its EOS (also BOS and unk)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    words = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "a": 1, "b": 2}, unk_token="<|endoftext|>"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                        unk_token="<|endoftext|>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}"
+    ensure_pad_token(tokenizer)
+    assert tokenizer.pad_token == "<|pad|>" and len(tokenizer) == 4 and tokenizer.pad_token_id not in stop_ids(tokenizer)
+    assert "「<|pad|>」を語彙に加えました (語彙が 4 個に増えます)" in capsys.readouterr().out
+
+
+def test_every_row_with_special_token_text_is_listed_and_ordinary_brackets_pass(tiny_tokenizer):
+    rows = Dataset.from_list([{"instruction": f"質問 {i}", "output": f"答え</s>{i}"} for i in range(23)])
+    with pytest.raises(TutorialError) as refused:
+        lengths(rows, tiny_tokenizer)
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith("データの 23 箇所に") and lines[1] == "- 1 行目 (「質問 0」で始まる行) の output: 「</s>」"
+    assert lines[20] == "- 20 行目 (「質問 19」で始まる行) の output: 「</s>」" and lines[21] == "- … ほか 3 箇所"
+    assert "(例: 「</s>」→「＜/s＞」)" in lines[22]
+    ordinary = Dataset.from_list([{"instruction": "1 < 2 ですか？", "output": "はい。<b>太字</b> や [s] は印ではありません。"}])
+    assert len(lengths(ordinary, tiny_tokenizer)) == 1

@@ -5,16 +5,19 @@ with its Alpaca-style template, Qwen2.5/Qwen3 ChatML, Llama 3.1 headers, Gemma 3
 end differs from its EOS, and no template) through the public surface of `helpers.prompts`
 and `helpers.generation`.
 """
+import re
 from functools import lru_cache
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from datasets import Dataset
+from transformers import AutoTokenizer, DataCollatorForLanguageModeling, LlamaConfig, LlamaForCausalLM
 
 import real_tokenizers
+from helpers.errors import TutorialError
 from helpers.generation import answer, reply
-from helpers.prompts import (IGNORE_INDEX, encode, ensure_pad_token, format_chat, prompt_ids,
-                             stop_ids, training_example)
+from helpers.prompts import (IGNORE_INDEX, encode, ensure_pad_token, format_chat, lengths, prompt_ids, qa_messages,
+                             stop_ids, tokenize, training_example)
 
 PAIRS = list(real_tokenizers.PAIRS)
 SYSTEM = {"role": "system", "content": "あなたは親切な案内係です。"}
@@ -139,6 +142,97 @@ def test_no_template_prompt_ends_with_a_newline_not_a_space():
     prompt = format_chat(tokenizer, "日本の首都は？")
     assert prompt == "ユーザー: 日本の首都は？\nシステム:\n"
     assert tokenizer.convert_ids_to_tokens(encode(tokenizer, prompt))[-1] == "<0x0A>"
+
+
+# Llama 3's tokenizer has neither a pad nor an unk: the pad was its turn end <|eot_id|>. The pad each pair gets:
+PADS = {"llm-jp-3": "<PAD|LLM-jp>", "qwen2.5": "<|endoftext|>", "qwen3": "<|endoftext|>",
+        "llama3.1": "<|reserved_special_token_250|>", "gemma3": "<pad>", "gemma2": "<pad>", "no-template": "<PAD|LLM-jp>"}
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_the_pad_is_never_a_stop_id_is_in_the_vocabulary_and_is_saved(pair, tmp_path):
+    tokenizer = real_tokenizers.load(pair)
+    size = len(tokenizer)
+    ensure_pad_token(tokenizer)
+    assert tokenizer.pad_token == PADS[pair] and tokenizer.pad_token_id not in stop_ids(tokenizer)
+    assert len(tokenizer) == size  # an existing token: the model's embeddings need no resizing
+    tokenizer.save_pretrained(tmp_path)  # what 04 saves with the adapter and 05 copies into merged/
+    saved = AutoTokenizer.from_pretrained(tmp_path)
+    assert (saved.pad_token, saved.pad_token_id) == (tokenizer.pad_token, tokenizer.pad_token_id)
+    ensure_pad_token(saved)
+    assert saved.pad_token == PADS[pair]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_a_collator_that_masks_the_pad_keeps_every_trained_turn_end(pair):
+    """Hugging Face's DataCollatorForLanguageModeling labels every pad id -100: someone who goes on training
+    the shared model with it must still train the turn ends (with the pad on <|eot_id|>, none were left)."""
+    tokenizer = tokenizer_for(pair)
+    examples = [training_example(tokenizer, m) for m in conversations(pair)]
+    batch = DataCollatorForLanguageModeling(tokenizer, mlm=False)([{"input_ids": e["input_ids"]} for e in examples])
+    stops = set(stop_ids(tokenizer))
+    for row, example in enumerate(examples):
+        labels = batch["labels"][row][batch["attention_mask"][row].bool()].tolist()  # left or right padded
+        ends = [i for i, label in enumerate(example["labels"]) if label in stops]
+        assert ends and all(labels[i] == example["input_ids"][i] for i in ends)
+
+
+def rows_with(token):
+    """Every layout of data row, the second row of each holding `token` as text in the given field."""
+    return {
+        "output": Dataset.from_list([{"instruction": "日本の首都は？", "output": "東京です。"},
+                                     {"instruction": "富士山の高さは？", "output": f"3776 m です。{token}ほかに"}]),
+        "instruction": Dataset.from_list([{"instruction": "日本の首都は？", "output": "東京です。"},
+                                          {"instruction": f"富士山{token}の高さは？", "output": "3776 m です。"}]),
+        "3 番目のメッセージ (user)": Dataset.from_list([{"messages": CONVERSATIONS[0]}, {"messages": [
+            *qa_messages("富士山の高さは？", "3776 m です。"), *qa_messages(f"では{token}は？", "ありません。")]}]),
+        "本文": Dataset.from_dict({"text": ["富士山の高さは 3776 m です。", f"富士山の高さは{token}3776 m です。"]}),
+    }
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_special_token_text_in_any_field_is_refused_naming_the_row_and_the_field(pair):
+    tokenizer = tokenizer_for(pair)
+    specials = {*tokenizer.convert_ids_to_tokens(stop_ids(tokenizer)), tokenizer.pad_token}
+    for token in specials:
+        # the harm: tokenized in one go, the text is the token itself, an extra turn end inside the answer
+        plain = qa_messages("富士山の高さは？", "3776 m です。")
+        typed = qa_messages("富士山の高さは？", f"3776 m です。{token}ほかに")
+        count = lambda m: encode(tokenizer, format_chat(tokenizer, m, add_generation_prompt=False)).count(
+            tokenizer.convert_tokens_to_ids(token))
+        assert count(typed) == count(plain) + 1
+        with pytest.raises(TutorialError, match=f"2 番目のメッセージ \\(assistant\\) に、このモデルの特別なトークン「{re.escape(token)}」"):
+            training_example(tokenizer, typed)
+        for field, rows in rows_with(token).items():
+            where = "2 番目の段落 (「富士山の高さは" if field == "本文" else "2 行目 (「富士山"
+            for check in (lambda: lengths(rows, tokenizer), lambda: tokenize(rows, tokenizer, 256)):  # 02 and 03
+                with pytest.raises(TutorialError) as refused:
+                    check()
+                message = str(refused.value)
+                assert message.startswith("データの 1 箇所に、このモデルの特別なトークン") and "(02 の 2A〜2D)" in message
+                line = next(line for line in message.splitlines() if line.startswith("- "))
+                assert line.startswith(f"- {where}") and line.endswith(f"の {field}: 「{token}」"), line
+            assert lengths(rows.select([0]), tokenizer)  # the first row alone passes
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_a_model_without_a_chat_template_is_told_once_which_layout_it_gets(pair, capsys):
+    tokenizer = real_tokenizers.load(pair)
+    tokenizer.name_or_path = f"test/{pair}-{id(tokenizer)}"  # a model not told yet in this process
+    capsys.readouterr()
+    rows = Dataset.from_list([{"instruction": "日本の首都は？", "output": "東京です。"}] * 2)
+    format_chat(tokenizer, "日本の首都は？")
+    lengths(rows, tokenizer)
+    tokenize(rows, tokenizer, 64)
+    printed = capsys.readouterr().out
+    notice = f"注意: このモデル ({tokenizer.name_or_path}) にはチャットテンプレート"
+    if tokenizer.chat_template:
+        assert notice not in printed
+        return
+    assert printed.count(notice) == 1
+    assert ("このリポジトリの次の書き方で会話を書いて、学習も推論もします:\n    (system の指示)\n    ユーザー: (質問)\n"
+            "    システム:\n    (答え)</s>\n") in printed
+    assert "調整済みのモデル (instruct / chat) なら" in printed and "tokenizer.chat_template に設定する" in printed
 
 
 @lru_cache(maxsize=None)
