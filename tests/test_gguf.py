@@ -1,12 +1,20 @@
 """GGUF export (05), checked by llama.cpp itself (`make test-gguf`: llama-cpp-python built from its
 pinned source distribution, the one the converters come from).
 
-Two models, each given a LoRA trained here on answers it could not guess, so that greedy answers are
+Three models, each given a LoRA trained here on answers it could not guess, so that greedy answers are
 distinct and end at the template's turn end: the tiny model (its SentencePiece `tokenizer.model` is
-what the converter reads for a Llama) and a Qwen2.5-shaped one with Qwen2.5's real tokenizer (a BPE the
-converter knows by its hash). llm-jp-3's Unigram `tokenizer.json` is refused (test_architectures).
+what the converter reads for a Llama), a Qwen2.5-shaped one with Qwen2.5's real tokenizer (a BPE the
+converter knows by its hash) and an llm-jp-3-shaped one with llm-jp-3's real vocabulary (a Unigram
+`tokenizer.json` the converter cannot read: llm-jp's SentencePiece model is given to it, and it is written
+as llama.cpp's Unigram tokenizer). Whether the converter takes a tokenizer is asked before merging.
 """
+import csv
+import gzip
+import hashlib
+import json
 import re
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +24,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 import architectures
 import real_tokenizers
 from helpers import gguf_export, prompts, share, tiny
+from helpers.env import REPO_ROOT
+from helpers.errors import TutorialError
 
 TRAINED = [("日本の首都はどこですか？", "東京です。"), ("富士山の高さは？", "3776メートルです。"),
            ("猫の鳴き声は？", "にゃーです。"), ("好きな色は？", "青と緑です。")]
@@ -47,7 +57,7 @@ def test_the_modelfile_template_writes_what_training_wrote(name, tiny_path):
     assert stops == [f'PARAMETER stop "{tokenizer.convert_ids_to_tokens(i)}"' for i in prompts.stop_ids(tokenizer)]
 
 
-@pytest.fixture(scope="module", params=["tiny", "Qwen2.5 (Qwen2)"])
+@pytest.fixture(scope="module", params=["tiny", "Qwen2.5 (Qwen2)", "llm-jp-3 (Llama)"])
 def tuned(request, tmp_path_factory):
     """Base, adapter and merged folders of a model with a LoRA trained on TRAINED."""
     base = tiny.path() if request.param == "tiny" else architectures.build(request.param)
@@ -105,3 +115,82 @@ def test_llama_cpp_answers_as_transformers_does(tuned, tmp_path):
             assert (got["text"].strip(), run) == (answer, run)
             if question != UNSEEN:
                 assert got["finish_reason"] == "stop", (run, question)  # llama.cpp stopped at <|im_end|> itself
+
+
+def strings(value) -> list[str]:
+    """The strings anywhere in a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for v in inner for s in strings(v)]
+
+
+def japanese_texts() -> list[str]:
+    """Every text in datasets/ (CSV cells, JSON Lines strings, text lines), and texts with tabs, line breaks and runs of spaces."""
+    texts = []
+    for path in sorted((REPO_ROOT / "datasets").iterdir()):
+        if path.suffix == ".csv":
+            texts += [cell for row in csv.reader(path.open(encoding="utf-8")) for cell in row]
+        elif path.suffix == ".jsonl":
+            texts += [s for line in path.open(encoding="utf-8") if line.strip() for s in strings(json.loads(line))]
+        elif path.suffix == ".txt":
+            texts += path.read_text(encoding="utf-8").splitlines()
+    edges = ["東京  と\t大阪\n\n京都", "  先頭に空白", "ｶﾀｶﾅ と ＡＢＣ１２３", "def f(x):\n    return x * 2", "12345 + 678 = 13023", "改行\r\nのあと"]
+    return list(dict.fromkeys(t for t in texts + edges if t.strip()))
+
+
+def test_llm_jp_3s_sentencepiece_model_is_pinned_and_found_only_for_its_own_vocabulary(tmp_path):
+    fixture = gzip.decompress((Path(__file__).parent / "fixtures" / "llm-jp-3" / "tokenizer.model.gz").read_bytes())
+    assert hashlib.sha256(fixture).hexdigest() == gguf_export.SENTENCEPIECE["llm-jp-3"][2]
+    folder = real_tokenizers.folder("llm-jp-3")
+    assert gguf_export.sentencepiece_model(folder) == gguf_export.sentencepiece_file("llm-jp-3")
+    assert gguf_export.sentencepiece_model(real_tokenizers.folder("qwen2.5")) is None  # a BPE: the converter reads it itself
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    vocab[300], vocab[301] = vocab[301], vocab[300]  # the same size, two pieces swapped: not that model's vocabulary
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    assert gguf_export.sentencepiece_model(tmp_path) is None
+
+
+def test_the_converter_is_asked_before_merging_and_a_refusal_is_in_japanese_at_once(tmp_path, monkeypatch):
+    base = str(architectures.build("llm-jp-3 (Llama)"))
+    tokenizer = AutoTokenizer.from_pretrained(real_tokenizers.folder("llm-jp-3"))
+    started = time.monotonic()
+    monkeypatch.setattr(gguf_export, "SENTENCEPIECE", {})  # no SentencePiece model known: the converter's own refusal
+    with pytest.raises(TutorialError, match="GGUF にできませんでした。llama.cpp の変換ツールが、このモデルのトークナイザー"):
+        gguf_export.check(tokenizer, base)
+    pinned = {"llm-jp-3": (99574, "http://127.0.0.1:9/llm-jp-tokenizer-100k.ver3.0b1.model", "0" * 64)}
+    monkeypatch.setattr(gguf_export, "SENTENCEPIECE", pinned)  # not fetched yet, and the network down
+    monkeypatch.setattr(gguf_export, "sentencepiece_file", lambda name: tmp_path / f"{name}.model")
+    with pytest.raises(TutorialError, match="GGUF にできませんでした。.*tokenizer.model.*http://127.0.0.1:9/.*取得できませんでした"):
+        gguf_export.check(tokenizer, base)
+    (tmp_path / "llm-jp-3.model").write_bytes(b"not that model")  # a file that is not the pinned one
+    with pytest.raises(TutorialError, match="sha256 が一致しません"):
+        gguf_export.check(tokenizer, base)
+    assert not (tmp_path / "llm-jp-3.model").exists()  # not kept, so that the next run fetches it again
+    assert time.monotonic() - started < 60  # seconds, before any merging
+
+
+@pytest.mark.llama_cpp
+def test_llama_cpp_splits_text_as_llm_jp_3s_hugging_face_tokenizer_does(tmp_path):
+    llama_cpp = pytest.importorskip("llama_cpp", reason="make test-gguf installs llama-cpp-python")
+    base = architectures.build("llm-jp-3 (Llama)")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    gguf_export.check(tokenizer, str(base))  # what 05 asks before merging
+    llm = llama_cpp.Llama(model_path=str(gguf_export.model_to_gguf(base, tmp_path / "m.gguf", "f16")), vocab_only=True,
+                          verbose=False)
+    texts = japanese_texts()
+    assert len(texts) > 300
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert llm.tokenize(text.encode(), add_bos=False, special=False) == ids, text
+        assert llm.detokenize(ids).decode().removeprefix(" ") == tokenizer.decode(ids), text  # it keeps the ▁ put in front
+    conversation = [{"role": "system", "content": "あなたは親切です。"}, *prompts.qa_messages("日本の首都は？", "東京です。"),
+                    {"role": "user", "content": "では大阪は？  二つの空白\nと改行"}]
+    for messages in (conversation[1:2], conversation[1:], conversation):  # as llama-server tokenizes a rendered prompt
+        text = prompts.format_chat(tokenizer, messages)
+        assert llm.tokenize(text.encode(), add_bos=True, special=True) == prompts.prompt_ids(tokenizer, messages)
+    # The one known difference: a character the vocabulary lacks is bytes for Hugging Face, <unk> for llama.cpp.
+    as_bytes = tokenizer.convert_tokens_to_ids(["<0xF0>", "<0xA0>", "<0xAE>", "<0xB7>"])
+    assert tokenizer("𠮷", add_special_tokens=False)["input_ids"][1:] == as_bytes
+    assert llm.tokenize("𠮷".encode(), add_bos=False, special=False)[1:] == [tokenizer.unk_token_id]

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from helpers import serve
+from helpers.errors import TutorialError
 from helpers.env import REPO_ROOT
 from ports import free_port
 
@@ -335,3 +336,16 @@ def test_open_to_all_interfaces_without_a_key_warns_and_ipv6_loopback_works():
         assert call(url, "/v1/models", method="GET")[0] == 200
     finally:
         stop(process)
+
+
+def test_a_server_that_dies_at_start_is_reported_at_once_with_its_log_in_japanese(tmp_path):
+    with socket.socket() as taken:  # the port is in use (a server left running): uvicorn cannot bind it and exits
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        began = time.monotonic()
+        with pytest.raises(TutorialError) as caught:
+            serve.launch(taken.getsockname()[1], "--model", "tiny", log=tmp_path / "server.log", wait=600)
+    assert time.monotonic() - began < 60  # the tiny model's start and its failure, not the 10 minutes `wait` allows
+    message = str(caught.value)
+    assert "準備の途中で終了しました" in message and str(tmp_path / "server.log") in message
+    assert "address already in use" in message.lower()  # uvicorn's own words, from the log's last lines
