@@ -93,6 +93,9 @@ def writing(path: Path):
             else:
                 os.replace(temporary, path)
     except BaseException:
+        old = path.with_name(f".{path.name}.old")
+        if old.exists() and not path.exists():  # the swap failed halfway: the previous result comes back
+            old.rename(path)
         remove(temporary)
         raise
 
@@ -115,13 +118,16 @@ def remove(path: Path) -> None:
     """Delete a file or a folder, each file emptied first: on Drive a deleted file goes to the trash, which
     uses the account's space until it is emptied, so only empty files end up there."""
     path = Path(path)
+    if path.is_symlink():  # a link to a folder kept elsewhere: only the link goes
+        path.unlink()
+        return
     files = [path] if path.is_file() else list(path.rglob("*")) if path.is_dir() else []
     for file in files:
         if file.is_file() and not file.is_symlink() and file.stat().st_nlink == 1:  # nothing shared is emptied
             os.truncate(file, 0)
-    if path.is_dir() and not path.is_symlink():
+    if path.is_dir():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
+    elif path.exists():
         path.unlink()
 
 

@@ -16,22 +16,26 @@ from . import artefacts
 from .errors import TutorialError
 
 FILES = "tutorial_files.json"  # written last into each checkpoint: every file the Trainer wrote, and its size
+ADAPTER_ONLY = "tutorial_adapter_only"  # in the best epoch's checkpoint once only its adapter is kept
 RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state")  # what only resuming needs
 
 
 def damage(checkpoint: Path) -> str | None:
-    """Why a checkpoint folder can't be resumed from (in Japanese), or None: no list of its files
-    (written last, so a save cut off leaves none), a file of the list missing or of another size (not
-    yet arrived on Drive), broken JSON, a truncated safetensors file, or a torch file (zip) that fails
-    its checksums."""
-    try:
-        files = json.loads((checkpoint / FILES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return f"保存の途中で切れています ({FILES} がありません)"
-    wrong = [name for name, size in files.items()
-             if not (checkpoint / name).is_file() or (checkpoint / name).stat().st_size != size]
-    if wrong:
-        return f"{', '.join(wrong)} がないか、大きさが保存したときと違います (書き込みの途中か、Drive にまだ届いていません)"
+    """Why a checkpoint folder can't be resumed from (in Japanese), or None: only its adapter kept, a file
+    of its list missing or of another size (not yet arrived on Drive), no list and no trainer state (a save
+    cut off; checkpoints from before the lists have the state, which `Trainer` writes last), broken JSON,
+    a truncated safetensors file, or a torch file (zip) that fails its checksums."""
+    if (checkpoint / ADAPTER_ONLY).exists():
+        return "いちばん良いエポックのアダプターだけを残したものです (再開には使いません)"
+    if (checkpoint / FILES).exists() or not (checkpoint / "trainer_state.json").exists():
+        try:
+            files = json.loads((checkpoint / FILES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"保存の途中で切れています ({FILES} がありません)"
+        wrong = [name for name, size in files.items()
+                 if not (checkpoint / name).is_file() or (checkpoint / name).stat().st_size != size]
+        if wrong:
+            return f"{', '.join(wrong)} がないか、大きさが保存したときと違います (書き込みの途中か、Drive にまだ届いていません)"
     for path in sorted(checkpoint.iterdir()):
         try:
             if path.suffix == ".json":
@@ -108,34 +112,50 @@ def half(adapter: Path) -> None:
         save_file(halved, path, metadata={"format": "pt"})
 
 
+def write_file_list(checkpoint: Path) -> None:
+    """The list of a checkpoint's files and sizes, written last: resuming takes a checkpoint only when all are there."""
+    files = {f.name: f.stat().st_size for f in Path(checkpoint).iterdir() if f.is_file() and f.name != FILES}
+    artefacts.save(Path(checkpoint) / FILES, files)
+
+
 def save_callback():
     """A `Trainer` callback for each save (an epoch, after its evaluation; an epoch `overflow.guard` stops
     is never saved): the epoch's adapter in fp16 in `epochs/epoch-NNN` (04 compares them), the list of the
     checkpoint's files (resuming takes a complete one only), and the older checkpoints deleted, emptied
-    first (`artefacts.remove`), but for the best one's adapter, which `load_best_model_at_end` loads."""
+    first (`artefacts.remove`): the one before the newest stays until training ends (it may still be on
+    its way to Drive), the best one keeps its adapter, which `load_best_model_at_end` loads."""
     class OnSave(TrainerCallback):
         def on_save(self, args, state, control, model=None, **kwargs):
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.barrier()  # every process has written its files (rng_state_N.pth)
             if not state.is_world_process_zero:
                 return
             folder = Path(args.output_dir)
-            newest = folder / f"checkpoint-{state.global_step}"
-            files = {f.name: f.stat().st_size for f in newest.iterdir() if f.is_file() and f.name != FILES}
-            artefacts.save(newest / FILES, files)
             with artefacts.writing(folder / artefacts.EPOCHS / f"epoch-{round(state.epoch):03d}") as partial:
                 model.save_pretrained(partial)
                 half(partial)
-            best = Path(state.best_model_checkpoint or newest)
-            for old in numbered(folder):
-                if old == newest:
-                    continue
-                if old != best:
-                    artefacts.remove(old)
-                    continue
-                for file in old.iterdir():
-                    if file.name.startswith(RESUME_ONLY):
-                        artefacts.remove(file)
+            write_file_list(folder / f"checkpoint-{state.global_step}")
+            prune(folder, state, keep=2)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                prune(Path(args.output_dir), state, keep=1)
 
     return OnSave()
+
+
+def prune(folder: Path, state, keep: int) -> None:
+    """Delete all but the `keep` newest checkpoints, emptied first; the best one keeps its adapter only."""
+    found = numbered(folder)
+    best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
+    for old in found[:-keep]:
+        if old != best:
+            artefacts.remove(old)
+            continue
+        for file in old.iterdir():
+            if file.name.startswith(RESUME_ONLY):
+                artefacts.remove(file)
+        (old / ADAPTER_ONLY).write_text("")
 
 
 def footprint(trainable: int, epochs: int, tokenizer_bytes: int, optim: str) -> dict[str, float]:

@@ -102,13 +102,16 @@ def finish() -> None:
     """The last cell in Colab: write what is still on its way to Drive (unmount) and say the runtime can go."""
     if "google.colab" not in sys.modules:
         return
-    from .env import DRIVE_ROOT, DRIVE_FOLDER
-    if DRIVE_ROOT.is_dir():
-        from google.colab import drive
-        drive.flush_and_unmount()
-        print(f"Drive への書き込みを終えて、Drive を切り離しました。結果は マイドライブ/{DRIVE_FOLDER}/ にあります。"
-              "このノートブックのセルをまた実行するときは、セットアップのセルから実行し直してください (Drive をつなぎ直します)。")
-    print("このランタイムは閉じてかまいません: メニューの「ランタイム」→「ランタイムを接続解除して削除」。"
+    from .env import DRIVE_ROOT, DRIVE_FOLDER, output_dir
+    if not DRIVE_ROOT.is_dir():
+        print(f"Drive をつないでいないので、結果 ({output_dir()}) はこのランタイムの中にだけあります。ランタイムを閉じると消えます。"
+              "残すなら、先に左の「ファイル」から要るものをダウンロードしてください。")
+        return
+    from google.colab import drive
+    drive.flush_and_unmount()
+    print(f"Drive への書き込みを終えて、Drive を切り離しました。結果は マイドライブ/{DRIVE_FOLDER}/ にあります。"
+          "このノートブックのセルをまた実行するときは、セットアップのセルから実行し直してください (Drive をつなぎ直します)。\n"
+          "このランタイムは閉じてかまいません: メニューの「ランタイム」→「ランタイムを接続解除して削除」。"
           "無料の GPU の利用時間を使わずに済みます。次のノートブックは、新しいランタイムで開きます。")
 
 

@@ -14,8 +14,8 @@ class TutorialError(RuntimeError):
     """An error whose message is meant for the learner (already in Japanese)."""
 
 
-OOM_ADVICE = ("GPU のメモリが足りません。次のどれかを試してください: "
-              "バッチサイズを小さくして勾配累積 (gradient accumulation) を増やす / "
+OOM_ADVICE = ("GPU のメモリが足りません。次のどれかを試してください (03 の学習なら、メモリの見積もりのセルが、このモデルで減る量の多い順に表示しています): "
+              "GRADIENT_CHECKPOINTING をオンにする / バッチサイズを小さくして勾配累積 (gradient accumulation) を増やす / "
               "最大トークン長 (max length) を短くする / 小さいモデルを選ぶ。"
               "ランタイムを再起動してから、もう一度実行してください。")
 

@@ -224,7 +224,10 @@ def _unigram(script: str, *args: str) -> None:
     from conversion.base import SentencePieceTokenTypes as Types, TextModel
     from transformers import AutoTokenizer
 
+    used = []
+
     def set_vocab(self, add_to_gguf=True):
+        used.append(True)
         tokens, scores, types = self._create_vocab_sentencepiece()
         known = set(tokens)
         for i, token in enumerate(tokens):  # UGM has no byte fallback: the ASCII bytes no piece is (\n, \t) as that character
@@ -250,6 +253,9 @@ def _unigram(script: str, *args: str) -> None:
     TextModel._set_vocab_sentencepiece = set_vocab
     sys.argv = [script, *args]
     runpy.run_path(script, run_name="__main__")
+    if not used:  # a converter of another version: its own tokenizer would split text otherwise than training did
+        sys.exit("llama.cpp の変換ツールが、SentencePiece の語彙を書く関数 (_set_vocab_sentencepiece) を使いませんでした。"
+                 "変換ツールの版が、確かめた版と違います。GGUF にせず、Hugging Face 形式のまま使ってください。")
 
 
 if __name__ == "__main__":

@@ -36,9 +36,12 @@ TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNIN
 # fp16 goes on in fp32, as it would there), 05's merge and GGUF export on.
 REAL_ENV = {"FINETUNE_PRECISION": "fp16", "TUTORIAL_SAVE_MERGED": "true", "TUTORIAL_EXPORT_GGUF": "true"}
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
-_GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
+_GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+)")
+_OURS = re.compile(r'colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/|REPO_URL = "https://github\.com/([\w.-]+/[\w.-]+)"')
 SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"
 _SETUP = re.compile(r"^# @title 0\. セットアップ.*?^import helpers\n", re.S | re.M)
+FINISH_CELL = NOTEBOOK_DIR / "finish_cell.py"  # every notebook's last cell
+_FINISH = re.compile(r"^# @title おわり.*?^colab\.finish\(\)\n", re.S | re.M)
 _MODEL = re.compile(r'^(MODEL = "[^"]*"  # @param )(\[[^\]]*\])', re.M)
 
 
@@ -52,14 +55,17 @@ def repo_url() -> str:
 
 
 def with_url(text: str, url: str) -> str:
-    """Point every GitHub / Colab link in `text` at `url` (https://github.com/OWNER/NAME)."""
+    """Point this repository's GitHub / Colab links in `text` at `url` (https://github.com/OWNER/NAME): those
+    of the repository the text's badges or `REPO_URL` name; links to other projects stay."""
+    ours = {badge or setup for badge, setup in _OURS.findall(text)}
     slug = url.removeprefix("https://github.com/")
-    return _GITHUB.sub(lambda m: m.group(1) + slug, text)
+    return _GITHUB.sub(lambda m: m.group(1) + slug if m.group(2) in ours else m.group(0), text)
 
 
 def generated(text: str) -> str:
-    """A notebook source with its setup cell and MODEL dropdown written from their one place."""
+    """A notebook source with its setup cell, last cell and MODEL dropdown written from their one place."""
     text = _SETUP.sub(lambda _: SETUP_CELL.read_text(encoding="utf-8"), text, count=1)
+    text = _FINISH.sub(lambda _: FINISH_CELL.read_text(encoding="utf-8"), text, count=1)
 
     def dropdown(match):
         same = [o for o in json.loads(match.group(2)) if o in (FROM_01, FROM_02)]  # "02 と同じ" and the like stay first

@@ -174,7 +174,8 @@ def training_example(tokenizer, messages, max_length: int | None = None) -> dict
 
 
 def ensure_pad_token(tokenizer) -> None:
-    """A pad token that is never a stop id (saved with the adapter, so pad-masking collators keep the turn ends)."""
+    """A pad token that is never a stop id where the vocabulary has one (saved with the adapter, so pad-masking
+    collators keep the turn ends); else EOS, with a note (a token added would need the embeddings resized)."""
     stops = set(stop_ids(tokenizer))
     if tokenizer.pad_token_id is not None and tokenizer.pad_token_id not in stops:
         return
@@ -182,10 +183,10 @@ def ensure_pad_token(tokenizer) -> None:
     if spare is not None:
         tokenizer.pad_token = spare
         return
-    tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
-    print(f"注意: このトークナイザーには、詰め物 (pad) に使える、答えの終わりの印ではないトークンがないので、「<|pad|>」を"
-          f"語彙に加えました (語彙が {len(tokenizer)} 個に増えます)。モデルの埋め込みがこの数より少ないときは、"
-          "使う前に model.resize_token_embeddings(len(tokenizer)) で広げてください。")
+    tokenizer.pad_token = tokenizer.eos_token  # a new token would need the model's embeddings resized
+    print(f"注意: このトークナイザーには、答えの終わりの印でないトークンがほかにないので、終わりの印「{tokenizer.eos_token}」を詰め物 (pad) にも使います。"
+          "このリポジトリの学習はラベルを自分で作るので問題ありませんが、詰め物を学習から外す標準の collator "
+          "(DataCollatorForLanguageModeling) でこのモデルを学習し直すと、答えの終わりを学習しなくなります。")
 
 
 def _spare_token(tokenizer, stops: set[int]) -> str | None:

@@ -485,6 +485,10 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 def launch(port: int, *args: str, log: Path, wait: float = 900) -> subprocess.Popen:
     """The server in the background, output into `log`: back once /health answers; if it dies, a Japanese error with the log's end."""
+    with socket.socket() as probe:  # a server left running would answer /health in place of the new one
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise TutorialError(f"ポート {port} は、ほかのプログラム (前に起動したサーバーなど) が使っています。"
+                                "前のサーバーを止める (server.terminate()、またはランタイムを再起動) か、別のポートにしてください。")
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as output:

@@ -121,13 +121,13 @@ else:
 
 # %% [markdown]
 # ## 3. GGUF に書き出して、自分の PC で使う (`EXPORT_GGUF` がオンのときだけ)
-# **GGUF** は [llama.cpp](https://github.com/llm-finetune-ja/llm-finetune-ja) (CPU でも速く動く推論エンジン) のファイル形式です。
+# **GGUF** は [llama.cpp](https://github.com/ggml-org/llama.cpp) (CPU でも速く動く推論エンジン) のファイル形式です。
 # [Ollama](https://ollama.com/) と [LM Studio](https://lmstudio.ai/) も、中で llama.cpp を使っていて GGUF を読みます。
 # - 変換には llama.cpp 自身のスクリプト `convert_hf_to_gguf.py` を使います。PyPI にある llama-cpp-python のソース (版を固定) に入っているものを、初回だけ取得します (約 76 MB。コンパイルは要りません)。実行したコマンドを `$` の行に表示します。
 # - `model-q8_0.gguf` (または `model-f16.gguf`): マージ済みモデル 1 つで完結するファイル。**量子化** (重みを少ないビット数で表すこと) した `q8_0` は f16 の約半分の大きさで、答えはほとんど変わりません。
 # - `adapter-lora-f16.gguf`: アダプターだけの GGUF。元のモデルの GGUF (同じ版) と組み合わせて使います (llama.cpp の `--lora`、Ollama の `ADAPTER`)。
 # - `Modelfile`: Ollama 用の設定。03 の学習と同じチャットテンプレートと、答えを止めるトークン (学習と同じもの) を書きます。
-# - 既定の llm-jp-3 のトークナイザーは `tokenizer.json` だけの Unigram 型で、変換ツールはそのままでは読めません。そこで、llm-jp が [GitHub](https://github.com/llm-finetune-ja/llm-finetune-ja) で公開している同じ語彙の SentencePiece モデル (`tokenizer.model`、Apache-2.0) を初回だけ取得し (版と sha256 を固定し、語彙が 1 つずつ同じことも確かめます)、llama.cpp の Unigram 型トークナイザーとして書き出します。文章の分け方は学習のときと同じです。ただし語彙にない文字 (まれな漢字など) は、llama.cpp では不明なトークン `<unk>` になります。
+# - 既定の llm-jp-3 のトークナイザーは `tokenizer.json` だけの Unigram 型で、変換ツールはそのままでは読めません。そこで、llm-jp が [GitHub](https://github.com/llm-jp/llm-jp-tokenizer) で公開している同じ語彙の SentencePiece モデル (`tokenizer.model`、Apache-2.0) を初回だけ取得し (版と sha256 を固定し、語彙が 1 つずつ同じことも確かめます)、llama.cpp の Unigram 型トークナイザーとして書き出します。文章の分け方は学習のときと同じです。ただし語彙にない文字 (まれな漢字など) は、llama.cpp では不明なトークン `<unk>` になります。
 # - 変換ツールが知らないトークナイザーのモデルは GGUF にできません (このリポジトリで試した範囲では、llm-jp-3 系、Qwen2.5 系と練習用の tiny はできます)。そのときは 2 で理由を表示して、ここは飛ばします。
 
 # %%
@@ -258,8 +258,9 @@ options = ["--model", trained.MODEL, "--adapter", str(adapter_dir)]
 if env.in_colab():  # Colab のランタイムには、外 (自分の PC) から直接はつながらない
     print(f"""
 このノートブックのあとも Colab で使うとき (このランタイムが動いている間だけ): 新しいセルで、サーバーを裏で起動したままにします
+(アダプターは Drive から読むので、Drive を切り離す最後の「おわり」のセルより前に実行します。実行したあとなら、セットアップのセルから実行し直します)
   from helpers import serve
-  server = serve.launch(8000, {", ".join(map(repr, options))}, log={str(out / "server.log")!r})
+  server = serve.launch(8000, {", ".join(map(repr, options))}, log="/content/server.log")
 同じランタイムのほかのセルからは、下の「呼ぶ側」のように http://127.0.0.1:8000/v1 で呼べます。
 このブラウザーで開くには、Colab のポートの中継を使います (Colab にログインしているこのブラウザー向けの URL で、ほかの PC やプログラムからは呼べないことがあります):
   from google.colab.output import eval_js

@@ -12,6 +12,7 @@ import base64
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import urllib.request
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from helpers.gguf_export import sentencepiece_file
+from helpers.gguf_export import SENTENCEPIECE, sentencepiece_file
 from helpers.tiny import cache_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -76,9 +77,12 @@ def _llm_jp() -> Path:
         target.mkdir(parents=True, exist_ok=True)
         (target / "tokenizer.json").write_bytes(gzip.decompress((source / "tokenizer.json.gz").read_bytes()))
         shutil.copy(source / "tokenizer_config.json", target / "tokenizer_config.json")
-    if not sentencepiece_file("llm-jp-3").exists():  # checked by sha256 where it is used (gguf_export._fetch)
-        sentencepiece_file("llm-jp-3").parent.mkdir(parents=True, exist_ok=True)
-        sentencepiece_file("llm-jp-3").write_bytes(gzip.decompress((source / "tokenizer.model.gz").read_bytes()))
+    model = sentencepiece_file("llm-jp-3")  # where 05 keeps it once fetched: CI never downloads it (gguf_export._fetch)
+    if not model.exists() or hashlib.sha256(model.read_bytes()).hexdigest() != SENTENCEPIECE["llm-jp-3"][2]:
+        model.parent.mkdir(parents=True, exist_ok=True)
+        partial = model.with_name(f"{model.name}.{os.getpid()}.partial")
+        partial.write_bytes(gzip.decompress((source / "tokenizer.model.gz").read_bytes()))
+        partial.replace(model)
     return target
 
 

@@ -43,7 +43,23 @@ def test_only_the_newest_checkpoint_is_whole_and_the_best_keeps_its_adapter(run)
     best, newest = checkpoints.numbered(folder)
     assert checkpoints.damage(newest) is None and checkpoints.resume_point(folder) == str(newest)
     assert (best / "adapter_model.safetensors").exists() and not list(best.glob("optimizer.pt"))
-    assert "optimizer.pt がないか" in checkpoints.damage(best)  # never resumed from
+    assert "アダプターだけを残したもの" in checkpoints.damage(best)  # never resumed from
+
+
+def test_the_checkpoint_before_the_newest_stays_until_training_ends(tmp_path):
+    """While training, the previous whole checkpoint is kept: the newest may still be on its way to Drive."""
+    from types import SimpleNamespace
+    for step in (2, 4, 6):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        for name in ("optimizer.pt", "adapter_model.safetensors"):
+            (tmp_path / f"checkpoint-{step}" / name).write_bytes(b"x")
+    state = SimpleNamespace(best_model_checkpoint=str(tmp_path / "checkpoint-2"))
+    checkpoints.prune(tmp_path, state, keep=2)
+    assert [c.name for c in checkpoints.numbered(tmp_path)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in (tmp_path / "checkpoint-2").iterdir()) == ["adapter_model.safetensors",
+                                                                             checkpoints.ADAPTER_ONLY]
+    checkpoints.prune(tmp_path, state, keep=1)  # training has ended
+    assert [c.name for c in checkpoints.numbered(tmp_path)] == ["checkpoint-2", "checkpoint-6"]
 
 
 def test_epoch_adapters_are_fp16_and_load_as_the_epochs_weights(run, tiny_path):
@@ -69,6 +85,12 @@ def test_deleting_empties_each_file_first_so_drives_trash_keeps_nothing(tmp_path
         artefacts.remove(folder)
         assert os.fstat(still_open.fileno()).st_size == 0
     assert not folder.exists() and shared.read_bytes() == b"y" * 1000
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "model.safetensors").write_bytes(b"z" * 1000)
+    (tmp_path / "link").symlink_to(kept, target_is_directory=True)  # e.g. merged/ pointing at another disk
+    artefacts.remove(tmp_path / "link")
+    assert not (tmp_path / "link").exists() and (kept / "model.safetensors").read_bytes() == b"z" * 1000
 
 
 def test_the_footprint_projected_from_a_tiny_run_matches_what_it_wrote(run):

@@ -151,10 +151,13 @@ def test_finish_flushes_drive_and_says_the_runtime_can_close(monkeypatch, tmp_pa
     monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path)  # mounted
     colab.finish()
     assert calls == ["flush_and_unmount"]
-    assert "Drive への書き込みを終えて" in capsys.readouterr().out
-    monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path / "not-mounted")  # USE_GOOGLE_DRIVE off
+    printed = capsys.readouterr().out
+    assert "Drive への書き込みを終えて" in printed and "ランタイムは閉じてかまいません" in printed
+    monkeypatch.setattr(env, "DRIVE_ROOT", tmp_path / "not-mounted")  # USE_GOOGLE_DRIVE off: closing loses the results
+    monkeypatch.setenv(env.OUTPUT_VARIABLE, str(tmp_path / "outputs"))
     colab.finish()
-    assert calls == ["flush_and_unmount"] and "ランタイムは閉じてかまいません" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert calls == ["flush_and_unmount"] and "ダウンロード" in printed and "閉じてかまいません" not in printed
 
 
 def test_every_notebook_ends_by_finishing():

@@ -55,8 +55,10 @@ def test_repeated_cells_are_written_from_one_place(source):
     text = source.read_text(encoding="utf-8")
     assert notebooks.generated(text) == text, "run `make notebooks`"
     assert notebooks.SETUP_CELL.read_text(encoding="utf-8") in text
-    drifted = text.replace('REPO_DIR = "/content/"', 'REPO_DIR = "/tmp/"').replace('"tiny"]', '"tiny", "me/other"]')
-    assert drifted != text and notebooks.generated(drifted) == text  # sync puts both back
+    assert text.endswith("# %%\n" + notebooks.FINISH_CELL.read_text(encoding="utf-8"))  # the last cell
+    drifted = (text.replace('REPO_DIR = "/content/"', 'REPO_DIR = "/tmp/"').replace('"tiny"]', '"tiny", "me/other"]')
+               .replace("# @title おわり: 結果を", "# @title おわり: 結果を必ず"))
+    assert drifted != text and notebooks.generated(drifted) == text  # sync puts all three back
 
 
 def test_same_setup_cell_everywhere():
@@ -131,6 +133,8 @@ def test_url_is_rewritten_everywhere():
     assert "old/name" not in new
     assert "colab.research.google.com/github/someone/fork/blob/main/notebooks/a.ipynb" in new
     assert 'REPO_URL = "https://github.com/someone/fork"' in new
+    other = "[llama.cpp](https://github.com/ggml-org/llama.cpp)"  # another project's link stays
+    assert other in notebooks.with_url(text + "\n" + other, "https://github.com/someone/fork")
 
 
 def test_readme_badges_use_the_repository_url():

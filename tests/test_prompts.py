@@ -80,8 +80,9 @@ def test_a_pad_that_is_a_stop_id_is_replaced_by_an_existing_token(tiny_tokenizer
     assert tiny_tokenizer.pad_token == "<pad>" and len(tiny_tokenizer) == size
 
 
-def test_without_any_spare_token_a_pad_is_added_saying_the_embeddings_must_grow(capsys):
-    """The last resort, on a GPT-2-like vocabulary whose only special token is its EOS (also BOS and unk)."""
+def test_without_any_spare_token_the_eos_pads_with_a_note_and_nothing_is_added(capsys):
+    """The last resort, on a GPT-2-like vocabulary whose only special token is its EOS (also BOS and unk): a token
+    added would lie beyond the model's embeddings (an index error in generate and in training)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
     words = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "a": 1, "b": 2}, unk_token="<|endoftext|>"))
@@ -90,8 +91,8 @@ def test_without_any_spare_token_a_pad_is_added_saying_the_embeddings_must_grow(
                                         unk_token="<|endoftext|>")
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}"
     ensure_pad_token(tokenizer)
-    assert tokenizer.pad_token == "<|pad|>" and len(tokenizer) == 4 and tokenizer.pad_token_id not in stop_ids(tokenizer)
-    assert "「<|pad|>」を語彙に加えました (語彙が 4 個に増えます)" in capsys.readouterr().out
+    assert tokenizer.pad_token == "<|endoftext|>" and len(tokenizer) == 3
+    assert "終わりの印「<|endoftext|>」を詰め物 (pad) にも使います" in capsys.readouterr().out
 
 
 def test_every_row_with_special_token_text_is_listed_and_ordinary_brackets_pass(tiny_tokenizer):

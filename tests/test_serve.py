@@ -339,13 +339,19 @@ def test_open_to_all_interfaces_without_a_key_warns_and_ipv6_loopback_works():
 
 
 def test_a_server_that_dies_at_start_is_reported_at_once_with_its_log_in_japanese(tmp_path):
-    with socket.socket() as taken:  # the port is in use (a server left running): uvicorn cannot bind it and exits
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        began = time.monotonic()
-        with pytest.raises(TutorialError) as caught:
-            serve.launch(taken.getsockname()[1], "--model", "tiny", log=tmp_path / "server.log", wait=600)
-    assert time.monotonic() - began < 60  # the tiny model's start and its failure, not the 10 minutes `wait` allows
+    began = time.monotonic()
+    with pytest.raises(TutorialError) as caught:  # a model folder that is not there: the server exits
+        serve.launch(free_port(), "--model", str(tmp_path / "no-such-model"), log=tmp_path / "server.log", wait=600)
+    assert time.monotonic() - began < 60  # its start and its failure, not the 10 minutes `wait` allows
     message = str(caught.value)
     assert "準備の途中で終了しました" in message and str(tmp_path / "server.log") in message
-    assert "address already in use" in message.lower()  # uvicorn's own words, from the log's last lines
+    assert "no-such-model" in message  # the server's own words, from the log's last lines
+
+
+def test_a_port_already_in_use_is_refused_before_starting(tmp_path):
+    with socket.socket() as taken:  # a server left running would answer /health for the new one
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(TutorialError, match=f"ポート {taken.getsockname()[1]} は、ほかのプログラム"):
+            serve.launch(taken.getsockname()[1], "--model", "tiny", log=tmp_path / "server.log")
+    assert not (tmp_path / "server.log").exists()

@@ -33,14 +33,8 @@ def checkpoint(folder, step, complete=True):
     path.mkdir(parents=True)
     if complete:
         (path / "trainer_state.json").write_text("{}")
-        listed(path)
+        checkpoints.write_file_list(path)
     return str(path)
-
-
-def listed(path: Path) -> None:
-    """The list of a checkpoint's files, written last, as `checkpoints.save_callback` does."""
-    sizes = {f.name: f.stat().st_size for f in Path(path).iterdir() if f.is_file() and f.name != checkpoints.FILES}
-    (Path(path) / checkpoints.FILES).write_text(json.dumps(sizes))
 
 
 LLAMA_1_8B = AutoConfig.for_model(**models.LLM_JP_1_8B)
@@ -72,13 +66,13 @@ def saved_checkpoint(folder, step):
     (path / "adapter_config.json").write_text(json.dumps({"r": 8}))
     save_file({"lora_A": torch.ones(64, 64)}, path / "adapter_model.safetensors")
     torch.save({"state": {0: torch.ones(64, 64)}}, path / "optimizer.pt")
-    listed(path)
+    checkpoints.write_file_list(path)
     return path
 
 
 def relisted(break_it):
     """A file broken when the checkpoint was saved (its list has the broken file's size): its contents are checked."""
-    return lambda path: (break_it(path), listed(path))
+    return lambda path: (break_it(path), checkpoints.write_file_list(path))
 
 
 @pytest.mark.parametrize("break_it, says", [
@@ -90,7 +84,8 @@ def relisted(break_it):
     (relisted(lambda p: (p / "adapter_model.safetensors").write_bytes(b"\xff" * 16)), "adapter_model.safetensors を読めません"),
     (lambda p: (p / "optimizer.pt").unlink(), "optimizer.pt がないか"),  # every file the Trainer wrote is needed
     (lambda p: (p / "optimizer.pt").write_bytes(b""), "optimizer.pt がないか、大きさが保存したときと違います"),  # not yet on Drive
-    (lambda p: (p / checkpoints.FILES).unlink(), f"保存の途中で切れています ({checkpoints.FILES} がありません)"),
+    (lambda p: [(p / name).unlink() for name in (checkpoints.FILES, "trainer_state.json")],
+     f"保存の途中で切れています ({checkpoints.FILES} がありません)"),
 ])
 def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_path, capsys, break_it, says):
     folder = tmp_path / "checkpoints"
@@ -99,6 +94,13 @@ def test_a_broken_newest_checkpoint_is_named_and_the_one_before_is_resumed(tmp_p
     assert checkpoints.damage(good) is None
     assert checkpoints.resume_point(folder) == str(good)
     assert f"checkpoint-16 は使いません: {says}" in capsys.readouterr().out
+
+
+def test_a_checkpoint_saved_before_the_file_lists_is_still_resumed(tmp_path):
+    """Saved by an earlier version of 03 (no list): the trainer state, which `Trainer` writes last, says it is whole."""
+    folder = tmp_path / "checkpoints"
+    (saved_checkpoint(folder, 8) / checkpoints.FILES).unlink()
+    assert checkpoints.resume_point(folder) == str(folder / "checkpoint-8")
 
 
 def test_automatic_epochs_repeat_small_data_more():
