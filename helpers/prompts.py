@@ -263,8 +263,7 @@ def refuse_special_tokens(dataset, tokenizer) -> None:
         if hits and "text" in row:
             where = f"{index + 1} 番目の段落 (「{row['text'][:20]}」で始まる段落)"
         elif hits:
-            question = next(m["content"] for m in row_messages(row) if m["role"] == "user")
-            where = f"{index + 1} 行目 (「{question[:20]}」で始まる行)"
+            where = row_label(row_messages(row), index)
         found += [(f"- {where} の {field}: 「{token}」", token) for field, token in hits]
     if found:
         more = [f"- … ほか {len(found) - 20} 箇所"] if len(found) > 20 else []
@@ -307,13 +306,18 @@ def _note_dropped_system(dataset, tokenizer) -> None:
               "system で書いた指示はモデルに届かないので、必要なら最初の user の発言に書いてください。")
 
 
+def row_label(messages: list[dict], index: int) -> str:
+    """The row as the learner finds it: its number and how its first question begins."""
+    first = next((m["content"] for m in messages if m["role"] == "user"), "")
+    return f"{index + 1} 行目 (「{first[:30]}」で始まる行)"
+
+
 def _row_example(tokenizer, row: dict, index: int, max_length: int | None = None) -> dict:
     messages = row_messages(row)
     try:
         return training_example(tokenizer, messages, max_length)
     except TutorialError as exc:
-        first = next((m["content"] for m in messages if m["role"] == "user"), "")
-        raise TutorialError(f"データの {index + 1} 行目 (「{first[:30]}」で始まる行): {exc}") from exc
+        raise TutorialError(f"データの {row_label(messages, index)}: {exc}") from exc
 
 
 def _checked_prefix(tokenizer, messages: list[dict], turn: int, ids: list[int]) -> list[int]:
