@@ -115,7 +115,8 @@ def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int 
     path = models.resolve(shape) if shape == "tiny" else random_model(shape, precision.dtype)
     model = models.load(path, precision, four_bit=four_bit)
     if four_bit:  # as in 03: all that is not 4-bit in fp32
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                    gradient_checkpointing_kwargs={"use_reentrant": False})  # as 03
     model.config.use_cache = False  # as in 03: no cache while training (packed rows need it so)
     model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=LORA_DROPOUT,
                                              target_modules="all-linear", task_type="CAUSAL_LM"))

@@ -156,7 +156,8 @@ with japanese_errors(cfg.MODEL):
                                            needed_bytes=2 * sum(needed.values()), four_bit=cfg.USE_4BIT,
                                            device_map=env.device_map(precision.device))
 if cfg.USE_4BIT:
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING)
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.GRADIENT_CHECKPOINTING,
+                                            gradient_checkpointing_kwargs={"use_reentrant": False})  # transformers の既定と同じ (指定しないと PyTorch が英語で警告)
 print(f"読み込んだモデルのメモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB")
 
 # %% [markdown]

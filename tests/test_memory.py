@@ -34,7 +34,8 @@ def lora_model(config, compute: str, folder, dropout: float, gradient_checkpoint
     if compute == "4-bit":
         AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
         model = models.load(str(folder), env.Precision("cpu", torch.bfloat16, False, True, ""), four_bit=True)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                    gradient_checkpointing_kwargs={"use_reentrant": False})  # as 03
     else:
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32 if compute == "fp32" else torch.bfloat16,
                                                  attn_implementation="sdpa")
