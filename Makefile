@@ -40,9 +40,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)  ## both demos on the tiny model: fictional facts (01→05) and a cat's way of speaking (01→04)
+demo: $(STAMP)  ## both demos on the tiny model: fictional facts (00 in outputs/quickstart, then 01→05) and a cat's way of speaking (01→04)
 	$(PY) -m helpers.notebooks run outputs
-	TUTORIAL_CSV_PATH=../datasets/sample_style_cat.csv $(PY) -m helpers.notebooks run outputs/style --upto 04
+	TUTORIAL_CSV_PATH=../datasets/sample_style_cat.csv $(PY) -m helpers.notebooks run outputs/style --since 01 --upto 04
 
 # A fresh venv whenever what it is made from changes. It needs nothing from ours (its package lists are
 # written with the standard library alone), so `make test` builds the two side by side; only its editable
@@ -74,7 +74,7 @@ real: $(STAMP)  ## real pretrained weights into the cache: google/gemma-3-270m f
 	$(PY) tests/real_model.py
 
 demo-real: real  ## the tutorial's defaults (02→05) on real weights, as on a T4: headline printed, outputs/real/
-	$(PY) -m helpers.notebooks run outputs/real --model "$$($(PY) tests/real_model.py)"
+	$(PY) -m helpers.notebooks run outputs/real --since 01 --model "$$($(PY) tests/real_model.py)"
 
 test-real: real  ## what the tutorial promises, checked on real weights (and fp16's overflow caught): one process, every core
 	OMP_NUM_THREADS=$$(nproc) $(PY) -m pytest -n 0 -m real tests/test_real.py

@@ -2,9 +2,10 @@
 
 Each `notebooks/NN_*.ipynb` is one test: it runs on the tiny model through `helpers.notebooks.execute`
 (the runner of `make demo`), in a kernel given its own environment, so nothing is set in this process.
-The five write to one folder, in order, once per session, whichever asks first: a notebook's test or
-the `demo_outputs` fixture. `--form NAME=VALUE` gives them a form value (`make test` runs them under
-Colab's versions the way a T4 user does: 4-bit, gradient checkpointing).
+They write to one folder, in order, once per session, whichever asks first: a notebook's test or
+the `demo_outputs` fixture (00, the quick start, to its `quickstart/`, as `make demo` runs them).
+`--form NAME=VALUE` gives them a form value (`make test` runs them under Colab's versions the way a
+T4 user does: 4-bit, gradient checkpointing).
 """
 import tempfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from helpers import notebooks
 
 
 class Demo:
-    """Notebooks 01→05 run once, in order, into one folder; a failure is kept and named to later ones."""
+    """Notebooks 00→05 run once, in order, into one folder; a failure is kept and named to later ones."""
 
     def __init__(self, settings: dict):
         self.settings, self.folder, self.failed, self.done = settings, None, "", set()
@@ -28,7 +29,7 @@ class Demo:
             if self.failed:
                 pytest.fail(f"{self.failed} が失敗したので、そのあとのノートブック ({source.stem}〜) は実行していません", pytrace=False)
             try:
-                notebooks.execute(source, self.folder, self.settings)
+                notebooks.execute(source, notebooks.folder(source, self.folder, alone=False), self.settings)
             except Exception:
                 self.failed = source.stem
                 raise
@@ -102,5 +103,5 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def demo_outputs(pytestconfig) -> Path:
-    """The folder notebooks 01→05 wrote (run now if their tests have not)."""
+    """The folder notebooks 00→05 wrote (run now if their tests have not)."""
     return pytestconfig.stash[DEMO].through("99")

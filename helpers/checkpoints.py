@@ -26,7 +26,7 @@ def damage(checkpoint: Path) -> str | None:
     cut off; checkpoints from before the lists have the state, which `Trainer` writes last), broken JSON,
     a truncated safetensors file, or a torch file (zip) that fails its checksums."""
     if (checkpoint / ADAPTER_ONLY).exists():
-        return "いちばん良いエポックのアダプターだけを残したものです (再開には使いません)"
+        return "検証用の損失がいちばん低いエポックのアダプターだけを残したものです (再開には使いません)"
     if (checkpoint / FILES).exists() or not (checkpoint / "trainer_state.json").exists():
         try:
             files = json.loads((checkpoint / FILES).read_text(encoding="utf-8"))
@@ -183,7 +183,7 @@ def footprint_note(trainable: int, tokenizer, args) -> str:
     epochs = math.ceil(args.num_train_epochs)
     mb = footprint(trainable, epochs, tokenizer_bytes(tokenizer), str(getattr(args.optim, "value", args.optim)))
     return (f"この学習が出力フォルダ (Colab では Drive) に残すもの: 約 {mb['kept']:,.0f} MB (最新のチェックポイント {mb['checkpoint']:,.0f} MB、"
-            f"いちばん良いエポックのアダプター、エポックごとのアダプター {epochs} 個 × {mb['epoch_adapter']:,.1f} MB、adapter/)。"
+            f"検証用の損失がいちばん低いエポックのアダプター、エポックごとのアダプター {epochs} 個 × {mb['epoch_adapter']:,.1f} MB、adapter/)。"
             f"書き込むのは全部で約 {mb['written']:,.0f} MB です。古いチェックポイントは空にしてから消すので、Drive のゴミ箱はほとんど増えません。")
 
 

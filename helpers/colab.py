@@ -77,26 +77,24 @@ def testenv(folder: Path) -> None:
 
 
 def setup(repo_dir: str, use_drive: bool) -> None:
-    """What the setup cell does in Colab: install what Colab lacks, mount Drive, work from notebooks/."""
-    import torch
-
-    from .env import T4_MENU
+    """What the setup cell does in Colab: install what Colab lacks, mount Drive, work from notebooks/. A missing GPU
+    is said by the notebooks that need one (`env.choose_precision`), not here: 02 runs without."""
     os.chdir(Path(repo_dir) / "notebooks")
     need = missing(installed_here())
     if need:
+        print(f"Colab に無いライブラリ ({', '.join(need)}) を入れています (1 分ほど)…", flush=True)
         result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *need], capture_output=True, text=True)
         if result.returncode:
             raise SystemExit(f"{' '.join(need)} を入れられませんでした。メニューの「ランタイム」→「セッションを再起動する」のあと、"
                              f"もう一度実行してください。\n(pip の出力の最後: {result.stderr.strip()[-500:]})")
     kept = ", ".join(f"{package} {metadata.version(package)}" for package in ("torch", "transformers", "peft"))
     print(f"セットアップ完了: Colab のライブラリはそのまま使います ({kept} ほか)。追加したもの: {', '.join(need) or 'なし'}")
-    if not torch.cuda.is_available():
-        print(f"注意: GPU がありません。練習用の tiny 以外のモデルには GPU が要ります。{T4_MENU}。")
     if use_drive:
         from google.colab import drive
         drive.mount("/content/drive")
     else:
-        print("注意: USE_GOOGLE_DRIVE がオフです。このノートブックの結果は、このランタイムが終わると消え、次のノートブックからは見えません。")
+        print("USE_GOOGLE_DRIVE はオフです。結果はこのランタイムの中 (outputs/) に保存し、ランタイムを閉じると消えます"
+              "(次のノートブックからは見えません。残すときは、閉じる前に左の「ファイル」からダウンロードします)。")
 
 def finish() -> None:
     """The last cell in Colab: write what is still on its way to Drive (unmount) and say the runtime can go."""

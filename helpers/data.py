@@ -364,7 +364,7 @@ def mix_general(splits: DatasetDict, rows: int, seed: int = DEFAULT_SEED) -> Dat
     if "messages" in splits["train"].column_names:  # conversations: each pair as a one-turn conversation
         general = general.map(lambda r: {"messages": qa_messages(r["instruction"], r["output"])},
                               remove_columns=general.column_names)
-    print(f"一般的な質問と答えを {len(general)} 行、学習用に混ぜました ({GENERAL_QA.name} から。検証用には混ぜません)。")
+    print(f"一般的な質問と答えを {len(general)} 行、学習用に混ぜました ({GENERAL_QA.name} から。学習用だけに混ぜ、確かめる質問には混ぜません)。")
     return DatasetDict(train=concatenate_datasets([splits["train"], general.cast(splits["train"].features)]),
                        validation=splits["validation"])
 
@@ -442,8 +442,20 @@ def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
               "Colab では USE_GOOGLE_DRIVE をオンにして実行すると、02 の結果が Drive を通ってこのノートブックに届きます。")
         splits = split(load_csv(DEFAULT_DATA), DEFAULT_VALIDATION_RATIO, seed=DEFAULT_SEED)
         save_prepared(mix_general(splits, DEFAULT_GENERAL_ROWS, seed=DEFAULT_SEED), out)
-    return load_dataset("json", data_files={name: str(require(path, "02_build_dataset.ipynb"))
-                                            for name, path in files.items()})
+    return held_out(load_dataset("json", data_files={name: str(require(path, "02_build_dataset.ipynb"))
+                                                     for name, path in files.items()}))
+
+
+def held_out(splits: DatasetDict) -> DatasetDict:
+    """02's validation rows in two halves (every other row): `validation` chooses (03's validation loss, 04's
+    epoch), `heldout` reports before/after on questions that chose nothing. With one row, that row does both."""
+    rows = splits["validation"]
+    if len(rows) < 2:
+        print("検証用が 1 行だけなので、エポックを選ぶのにも学習前後を確かめるのにも同じ行を使います"
+              "(確かめた数字は良く出すぎます。02 で VALIDATION_RATIO を上げるか、データを増やしてください)。")
+        return DatasetDict(train=splits["train"], validation=rows, heldout=rows)
+    return DatasetDict(train=splits["train"], validation=rows.select(range(0, len(rows), 2)),
+                       heldout=rows.select(range(1, len(rows), 2)))
 
 
 def main(argv: list[str]) -> int:

@@ -20,12 +20,13 @@ def answer(model, tokenizer, prompts: list, max_new_tokens: int = 64, batch_size
     """Greedy answers (unless sampling options are given), left-padded in batches, cut at the turn end.
 
     `chat=False` continues each text as it is, without the chat template (text mode).
-    `progress`: a label for a progress bar over the batches (none when empty).
+    `progress`: a label for a progress bar counting the questions answered (none when empty).
     """
     ensure_pad_token(tokenizer)
     model.eval()
     answers = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc=progress, unit="バッチ", disable=not progress):
+    bar = tqdm(total=len(prompts), desc=progress, unit="問", disable=not progress)
+    for start in range(0, len(prompts), batch_size):
         encoded = [prompt_ids(tokenizer, p) if chat else encode(tokenizer, p) for p in prompts[start:start + batch_size]]
         width = max(map(len, encoded))
         pad = tokenizer.pad_token_id  # left padding: every prompt ends where generation starts
@@ -36,6 +37,8 @@ def answer(model, tokenizer, prompts: list, max_new_tokens: int = 64, batch_size
                                 max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=stop_ids(tokenizer),
                                 **({"do_sample": False} | generate_kwargs))
         answers += [answer_text(tokenizer, row[width:]) for row in output]
+        bar.update(len(encoded))
+    bar.close()
     return answers
 
 

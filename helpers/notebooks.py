@@ -2,6 +2,7 @@
 
     python -m helpers.notebooks sync   # write the shared cells and the repository URL into the sources, regenerate .ipynb
     python -m helpers.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
+                                                       # (00 beside the others writes to OUT/quickstart)
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
 from them without outputs. What every notebook repeats for its reader is written into the sources
@@ -35,7 +36,10 @@ TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNIN
 # A real model (`--model`): the notebooks' own defaults, computed in fp16 as on a T4 (a model that overflows
 # fp16 goes on in fp32, as it would there), 05's merge and GGUF export on.
 REAL_ENV = {"FINETUNE_PRECISION": "fp16", "TUTORIAL_SAVE_MERGED": "true", "TUTORIAL_EXPORT_GGUF": "true"}
+QUICKSTART = "quickstart"
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+COLAB_CPU = {"colab": {"provenance": []}}
+NO_GPU = {"02_build_dataset"}  # reads a tokenizer only: opens on Colab's CPU runtime, keeping the free GPU time
 _GITHUB = re.compile(r"(https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+)")
 _OURS = re.compile(r'colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/|REPO_URL = "https://github\.com/([\w.-]+/[\w.-]+)"')
 SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"
@@ -43,6 +47,12 @@ _SETUP = re.compile(r"^# @title 0\. セットアップ.*?^import helpers\n", re.
 FINISH_CELL = NOTEBOOK_DIR / "finish_cell.py"  # every notebook's last cell
 _FINISH = re.compile(r"^# @title おわり.*?^colab\.finish\(\)\n", re.S | re.M)
 _MODEL = re.compile(r'^(MODEL = "[^"]*"  # @param )(\[[^\]]*\])', re.M)
+_DRIVE = re.compile(r"^USE_GOOGLE_DRIVE = (True|False)", re.M)  # each notebook keeps its own default (00: off)
+_DRIVE_NOTE = re.compile(r"^# @markdown \*\*USE_GOOGLE_DRIVE\*\*: .*$", re.M)
+# The note of a notebook that is one runtime of its own (00): Drive off, and no consent screen to explain
+DRIVE_OFF_NOTE = ("# @markdown **USE_GOOGLE_DRIVE**: このノートブックは 1 つのランタイムで終わるので、Google Drive は使いません (オフのまま)。"
+                  "結果はランタイムの中の outputs/ に保存し、ランタイムを閉じると消えます。"
+                  "開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。")
 
 
 def sources() -> list[Path]:
@@ -62,9 +72,17 @@ def with_url(text: str, url: str) -> str:
     return _GITHUB.sub(lambda m: m.group(1) + slug if m.group(2) in ours else m.group(0), text)
 
 
+def setup_cell(drive: bool = True) -> str:
+    """The setup cell, with Drive on (01–05), or off with its own note (00)."""
+    setup = SETUP_CELL.read_text(encoding="utf-8")
+    return setup if drive else _DRIVE_NOTE.sub(lambda _: DRIVE_OFF_NOTE, setup.replace("USE_GOOGLE_DRIVE = True", "USE_GOOGLE_DRIVE = False"))
+
+
 def generated(text: str) -> str:
-    """A notebook source with its setup cell, last cell and MODEL dropdown written from their one place."""
-    text = _SETUP.sub(lambda _: SETUP_CELL.read_text(encoding="utf-8"), text, count=1)
+    """A notebook source with its setup cell, last cell and MODEL dropdown written from their one place
+    (the setup cell keeps the notebook's own default for USE_GOOGLE_DRIVE)."""
+    drive = _DRIVE.search(text)
+    text = _SETUP.sub(lambda _: setup_cell(drive is None or drive.group(1) == "True"), text, count=1)
     text = _FINISH.sub(lambda _: FINISH_CELL.read_text(encoding="utf-8"), text, count=1)
 
     def dropdown(match):
@@ -79,15 +97,20 @@ def render(source: Path):
     notebook = jupytext.reads(with_url(source.read_text(encoding="utf-8"), repo_url()), fmt="py:percent")
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number:02d}"  # stable ids: regenerating gives no diff
-    notebook.metadata |= COLAB_T4  # the badge opens a runtime with a T4 already chosen
+    notebook.metadata |= COLAB_CPU if source.stem in NO_GPU else COLAB_T4  # the badge opens a runtime with a T4 chosen
     return notebook
 
 
+def synced() -> list[Path]:
+    """The files `sync` writes the repository URL into."""
+    return [path for path in [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md", SETUP_CELL, *sources()] if path.exists()]
+
+
 def sync() -> None:
-    """Write the shared cells and the URL into the `.py` sources (and the URL into README), then
-    regenerate every `.ipynb`."""
+    """Write the shared cells and the URL into the `.py` sources (and the URL into README and CONTRIBUTING),
+    then regenerate every `.ipynb`."""
     import jupytext  # dev tool (pyproject's [dev]): not needed by the notebooks themselves
-    for path in [REPO_ROOT / "README.md", SETUP_CELL, *sources()]:
+    for path in synced():
         text = with_url(path.read_text(encoding="utf-8"), repo_url())
         path.write_text(generated(text) if path in sources() else text, encoding="utf-8")
     for source in sources():
@@ -121,12 +144,26 @@ def selected(only: str = "", upto: str = "", since: str = "") -> list[Path]:
     return [s for s in sources() if s.stem.startswith(only) and (since or "00") <= s.stem[:2] <= (upto or "99")]
 
 
+def folder(source: Path, out: Path, alone: bool) -> Path:
+    """Where `source` writes: `out`, or for the quick start run beside 01–05 `out/quickstart` (in Colab it has
+    a runtime of its own), so that 03 does not take up what it wrote."""
+    return Path(out) / QUICKSTART if source.stem.startswith("00") and not alone else Path(out)
+
+
 def run(out: Path, only: str = "", upto: str = "", since: str = "", settings: dict | None = None,
         model: str = "") -> None:
-    """Execute the notebooks in order (`selected` ones; see `execute`), then print 04's headline."""
-    for source in selected(only, upto, since):
+    """Execute the notebooks in order (`selected` ones; see `execute` and `folder`), printing each
+    before/after table's headline (00's, 04's)."""
+    chosen = selected(only, upto, since)
+    for source in chosen:
         print(f"実行中: {source.stem}", flush=True)
-        execute(source, out, settings, model)
+        execute(source, folder(source, out, len(chosen) == 1), settings, model)
+        if source.stem[:2] in ("00", "04"):
+            summarise(folder(source, out, len(chosen) == 1))
+
+
+def summarise(out: Path) -> None:
+    """Print the headline of the before/after table in `out` (and the style's, for a style the model lacked)."""
     if not (Path(out) / COMPARISON).exists():
         return
     table = pd.read_csv(Path(out) / COMPARISON, keep_default_na=False)
@@ -143,7 +180,8 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["sync", "run"])
     parser.add_argument("out", nargs="?", type=Path, default=REPO_ROOT / "outputs", help="run: 出力フォルダ")
-    parser.add_argument("--only", default="", help="run: この番号 (01〜05) のノートブックだけ")
+    parser.add_argument("--only", default="", help="run: この番号 (00〜05) のノートブックだけ")
+    parser.add_argument("--since", default="", help="run: この番号からのノートブック (例: 01)")
     parser.add_argument("--upto", default="", help="run: この番号までのノートブック (例: 04)")
     parser.add_argument("--model", default="", help="run: 練習用の tiny の代わりに、このモデル (フォルダ) でノートブックの既定の設定のまま")
     args = parser.parse_args(argv)
@@ -152,7 +190,7 @@ def main(argv: list[str]) -> None:
     elif args.only and not any(s.stem.startswith(args.only) for s in sources()):
         parser.error(f"--only {args.only}: そのノートブックはありません ({', '.join(s.stem[:2] for s in sources())} のどれか)")
     else:
-        run(args.out, only=args.only, upto=args.upto, model=args.model)
+        run(args.out, only=args.only, upto=args.upto, since=args.since, model=args.model)
 
 
 if __name__ == "__main__":

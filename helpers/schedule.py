@@ -40,7 +40,8 @@ def duration(seconds: float) -> str:
 
 def time_callback(measured_steps: int = 5):
     """A `Trainer` callback that estimates the training time from the first updates (the very first,
-    slower one left out), says when it will end, and updates the estimate a few times per run."""
+    slower one left out), says how long is left (not the clock time: Colab's runtime runs on UTC), and updates
+    the estimate a few times per run."""
     class Estimate(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             self.first, self.started = state.global_step, None
@@ -54,10 +55,11 @@ def time_callback(measured_steps: int = 5):
             if state.global_step == self.first + 1:
                 self.started = time.monotonic()
             elif state.global_step == self.first + 1 + measured_steps and state.is_world_process_zero:
-                left = self._left(state)
-                print(f"最初の {measured_steps} 回の更新から見積もると、残り {state.max_steps - state.global_step} 回で約 "
-                      f"{duration(left)} (終わる目安 {time.strftime('%H:%M', time.localtime(time.time() + left))}。"
-                      "エポックごとの評価と保存の時間は含まないので、エポックの終わりに見積もり直します)。", flush=True)
+                per_epoch = any(getattr(s, "value", s) != "no" for s in (args.eval_strategy, args.save_strategy))
+                print(f"最初の {measured_steps} 回の重みの更新から見積もると、残り {state.max_steps - state.global_step} 回で約 "
+                      f"{duration(self._left(state))}"
+                      + (" (エポックごとの評価と保存の時間は含まないので、エポックの終わりに見積もり直します)。" if per_epoch else "。"),
+                      flush=True)
 
         def on_epoch_end(self, args, state, control, **kwargs):
             epoch = round(state.epoch)

@@ -27,7 +27,7 @@ LABELS = {
     "content_before": "中身が正しい (学習前)", "content_after": "中身が正しい (学習後)",
     "answer": "答え", "model": "モデル", "count": "行数", "mean": "平均", "std": "標準偏差", "min": "最小",
     "50%": "中央値", "max": "最大",
-    "train": "学習に使った質問", "heldout": "学習に使わなかった質問", "control": "一般的な質問",
+    "train": "学習に使った質問", "heldout": "学習に使わなかった質問", "control": "データと関係ない一般的な質問",
 }
 RATES = {"exact_match_before", "exact_match_after", "exact_match", "leak_rate", "hit_rate", "学習前", "学習後",
          "style_before", "style_after", "content_before", "content_after"}
@@ -86,13 +86,13 @@ def style_scores(table: pd.DataFrame, ending: str) -> pd.DataFrame:
 
 
 def headline(table: pd.DataFrame) -> str:
-    """The numbers `make demo` prints: per split, exact match and character F1 before → after, leaks."""
+    """The numbers `make demo` prints: per split, exact match and character F1 before → after; leaks (control)."""
     lines = []
     for split, row in summary(table).iterrows():
         lines.append(f"{LABELS.get(split, split)} ({split}) {int(row['rows'])} 問: "
                      f"完全一致 {row['exact_match_before']:.0%} → {row['exact_match_after']:.0%}、"
-                     f"文字 F1 {row['char_f1_before']:.2f} → {row['char_f1_after']:.2f}、"
-                     f"紛れ込み {int(row['leaked_trained_answers'])}")
+                     f"文字 F1 {row['char_f1_before']:.2f} → {row['char_f1_after']:.2f}"
+                     + (f"、紛れ込み {int(row['leaked_trained_answers'])}" if split == "control" else ""))
     return "\n".join(lines)
 
 

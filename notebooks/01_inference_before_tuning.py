@@ -21,7 +21,7 @@
 #
 # **かかる時間**: Colab の T4 GPU で約 5 分 (モデルのダウンロードを含む)。小さな練習用モデルなら CPU で数分。
 #
-# **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「読み飛ばして OK」とある節は、実行だけして説明はあとで読めば大丈夫です。
+# **最短コース**: 既定のまま、上から順にセルを実行するだけで進めます。見出しに「説明は読まなくて OK・セルは実行」とある節は、説明はあとで読めば大丈夫です。ただしセルは飛ばさずに実行してください (あとのセルが、そこで作ったものを使います)。
 #
 # 学習までの最短で進みたいときは、この 01 を飛ばして 02 から始めても大丈夫です (学習前の答えは 04 も作ります)。
 #
@@ -31,7 +31,7 @@
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
+# @markdown **USE_GOOGLE_DRIVE**: Google Drive は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -49,7 +49,7 @@ if "google.colab" in sys.modules:
 import helpers
 
 # %% [markdown]
-# ## 1. 実行環境のチェック (説明は読み飛ばして OK)
+# ## 1. 実行環境のチェック (説明は読まなくて OK・セルは実行)
 # GPU の種類と **compute capability** (GPU の世代を表す番号) から、計算に使う精度を決めます。
 # T4 (7.5) は bf16 が使えないので fp16、8.0 以上 (A100 など) は bf16、GPU がなければ CPU の fp32 です。
 
@@ -70,10 +70,11 @@ pd.Series(env.describe() | {"出力フォルダ": str(out)}, name="値").to_fram
 
 # %%
 # @title モデルの設定
+# @markdown **MODEL**: 使うモデル (Hugging Face での名前)。一覧から選ぶか、ほかのモデルの名前を入力します。tiny はネット不要の小さな練習用モデルです。
 MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-instruct4", "sbintuitions/sarashina2.2-1b-instruct-v0.1", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "tiny"] {allow-input: true}
 # @markdown **MAX_NEW_TOKENS**: 答えの長さの上限 (トークン数)。ふつうは 32〜256。小さいと答えが途中で切れ、大きいと長い答えを待つ時間が増えます。
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
-# @markdown トークンに分けてみる文:
+# @markdown **SENTENCE**: 3 でトークンに分けてみる文。好きな文に書き換えてかまいません。
 SENTENCE = "富士山は日本でいちばん高い山です。"  # @param {type:"string"}
 
 from helpers import models, settings
@@ -101,13 +102,13 @@ pd.DataFrame({"トークン": tokenizer.convert_ids_to_tokens(ids), "ID": ids}).
 # %% [markdown]
 # ## 4. モデルを読み込む
 # `AutoModelForCausalLM.from_pretrained` で重み (学習済みのパラメータ) を読み込みます。
-# (細部は読み飛ばして OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。
+# (細部の説明は読まなくて OK: `dtype` は 2 のセルで決めた精度、`attn_implementation="sdpa"` は PyTorch 標準の注意機構で、T4 でも動きます。
 # fp16 (T4 で使う精度) が表せる数は 65504 までで、途中の値がそれを超えると計算が NaN (数でない値) になり、まともな答えが出ないモデルもあります (Gemma 2/3 など)。
 # fp16 のときは 1 回だけ計算して確かめ、あふれたら理由を表示して fp32 で読み込み直します。)
 #
 # 初めて読み込むときは Hugging Face からダウンロードします (既定のモデルで約 3.8 GB)。Colab では英語の警告
 # `The secret HF_TOKEN does not exist in your Colab secrets` が出ることがありますが、公開モデルの読み込みには不要なので、気にせず進めて大丈夫です
-# (読み飛ばして OK: この HF_TOKEN は Hugging Face の **アクセストークン** (合言葉のようなもの。文章のトークンとは別物) で、要るのは 05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
+# (ここは読まなくて OK: この HF_TOKEN は Hugging Face の **アクセストークン** (合言葉のようなもの。文章のトークンとは別物) で、要るのは 05 で Hub にアップロードするときと、利用申請が必要なモデルのときだけです)。
 
 # %%
 import torch
@@ -125,8 +126,10 @@ print(f"{cfg.MODEL}: パラメータ数 {model.num_parameters() / 1e6:,.1f}M, �
 # 書式はモデルごとに違うので、トークナイザーに入っているテンプレートを使います (ない場合は `ユーザー: …` / `システム:` の形)。
 # 会話は `{"role": "user", "content": "質問"}` のような発言の並び (messages) で渡します。
 # テンプレートで書いた質問を **プロンプト** (モデルへの入力) と呼びます。`generate` はプロンプトの続きを 1 トークンずつ予測して答えを作ります。
-# (読み飛ばして OK) `do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
-# (ここから読み飛ばして OK) `eos_token_id` には **答えの終わりの印** を渡します。EOS (end of sequence) と、テンプレートがターンの終わりに書くトークン
+# `do_sample=False` は毎回いちばん確率の高いトークンを選ぶ設定 (greedy) で、何度実行しても同じ答えになります。
+# 英語の警告 `The following generation flags are not valid and may be ignored: ...` が出ることがあります。モデルの設定 (`generation_config.json`) にある
+# 答えにばらつきを出すための値 (temperature など) が、greedy では使われない、という知らせです。答えには影響しないので、気にせず進めて大丈夫です。
+# (ここから説明は読まなくて OK) `eos_token_id` には **答えの終わりの印** を渡します。EOS (end of sequence) と、テンプレートがターンの終わりに書くトークン
 # (`<|im_end|>`、`<end_of_turn>` など。EOS と違うモデルもあります) です。これを出したところで生成が止まります。
 
 # %%
@@ -168,6 +171,11 @@ tables.japanese(baseline)
 # - モデルにチャットテンプレートで質問し、答えを `baseline_answers.csv` に保存しました。
 #
 # 次は **02_build_dataset** で、モデルに覚えさせたいデータ (質問と答えの組) を用意します。
+#
+# 先に下の最後のセル (おわり) を実行し、このランタイムを閉じてから (メニュー「ランタイム」→「ランタイムを接続解除して削除」。無料の GPU の利用時間を使わずに済みます)、次のノートブックを開いてください。
+# 次のノートブックは新しいランタイムで開きます (02 は GPU を使わないので CPU のランタイムです)。結果は Google Drive を通って届きます。
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb)
 
 # %%
 # @title おわり: 結果を Drive に書き終える

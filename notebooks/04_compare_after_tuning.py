@@ -15,10 +15,10 @@
 #
 # **このノートブックでやること**
 # 1. 元のモデルに 03 で学習したアダプターを組み合わせて読み込む
-# 2. エポックごとのアダプターを検証用データで採点し、どのエポックを使うか決める (過学習する前の時点)
+# 2. エポックごとのアダプターで **validation** (選ぶ用の質問) に答えさせて採点し、どのエポックを使うか決める (過学習する前の時点)
 # 3. 同じ質問に「学習前」と「学習後」で答えさせ、表に並べる
 #    - **train**: 学習に使った質問 (覚えたか)
-#    - **heldout**: 学習に使わなかった質問 (応用できたか)
+#    - **heldout**: 学習にも、エポックを選ぶのにも使わなかった質問 (応用できたか)
 #    - **control**: データに無い一般的な質問 (01 の質問)。学習した答えが紛れ込んでいないか、元の知識を忘れていないか
 # 4. 完全一致、文字単位の F1、perplexity で採点する。口調 (答えの終わり方) が身についたかも測る。答えが数のデータ (計算問題など) では、数として読み取って誤差も測る
 # 5. 結果を `comparison.csv` と、Jupyter なしで開ける `report.html` に保存し、採点したアダプターを 05 のために `evaluated_adapter/` に保存する。最後に自分で質問して試す
@@ -26,14 +26,15 @@
 # **かかる時間**: T4 で 3〜5 分の見込みです (サンプルの 40 行、7 エポックそれぞれの採点を含み、区分ごとに最大 `EVAL_ROWS` 問。T4 では測っていない見込みです)。
 # 答えさせている間は進み具合を棒で表示します。練習用モデルなら CPU で 1 分ほど。
 #
-# **最短コース**: 既定のまま、上から順にセルを実行するだけで、学習前と学習後の表まで進めます。見出しに「読み飛ばして OK」とある節は、あとで読めば大丈夫です。
+# **最短コース**: 既定のまま、上から順にセルを実行するだけで、学習前と学習後の表まで進めます。見出しに「説明は読まなくて OK・セルは実行」とある節は、説明はあとで読めば大丈夫です (セルは実行してください。あとのセルが使います)。
+# 英語の警告 `The following generation flags are not valid and may be ignored` が出ることがあります。モデルの既定の設定のうち、ここでの答え方 (greedy) では使わないものを知らせるだけなので、気にせず進めて大丈夫です。
 #
 # 先に **03** を実行しておいてください (Colab では Drive をオンにして。03 のアダプターが Drive を通ってここに届きます)。01 の答えがあれば、ここでの学習前の答えと一致するかも確かめます。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
+# @markdown **USE_GOOGLE_DRIVE**: Google Drive は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -52,16 +53,19 @@ import helpers
 
 # %% [markdown]
 # ## 1. 設定と、前のノートブックの結果の読み込み
-# 比べるときは、毎回同じ答えになる設定 (greedy: いちばん確率の高いトークンを選ぶ) が基本です。
+# 設定は既定のままで OK です (セルは実行してください。03 の結果を読み込みます)。
+# (ここから説明は読まなくて OK) 比べるときは、毎回同じ答えになる設定 (greedy: いちばん確率の高いトークンを選ぶ) が基本です。
 # `DO_SAMPLE` をオンにすると、`TEMPERATURE` (大きいほどばらつく) と `TOP_P` (確率の高い候補だけから選ぶ) で毎回違う答えになります。
 # `REPETITION_PENALTY` (> 1 で同じ言葉の繰り返しを抑える) と `NUM_BEAMS` (複数の候補を並行して探す) も選べます。
-# `CHECKPOINT` は使うアダプター: `recommended` (下の 3 で選ぶもの)、`adapter` (03 が検証用の損失で選んだもの)、またはエポックの番号。
+# `CHECKPOINT` は使うアダプター: `recommended` (下の 3 で選ぶもの)、`adapter` (03 が検証用の損失だけで選んだもの)、またはエポックの番号。
 # `EVAL_ROWS` は、学習に使った質問・使わなかった質問・エポックごとの採点のそれぞれで答えさせる最大の数です (多いほど正確で、時間がかかります。進み具合は棒で表示します)。
+# 口調と、数の答えの設定は、それぞれ 6 と 7 のセルにあります。
 
 # %%
-# @title 生成と評価の設定
+# @title 詳細設定 (既定のままで OK・セルは実行)
 # @markdown **MAX_NEW_TOKENS**: 答えの長さの上限 (トークン数)。ふつうは 32〜256。小さいと答えが途中で切れ、大きいと長い答えを待つ時間が増えます。
 MAX_NEW_TOKENS = 64  # @param {type:"integer"}
+# @markdown **DO_SAMPLE**: オンなら答えを確率で選び、毎回違う答えになります。比べるときはオフ (毎回同じ答え) が基本です。
 DO_SAMPLE = False  # @param {type:"boolean"}
 # @markdown **TEMPERATURE**: DO_SAMPLE がオンのときの答えのばらつき。ふつうは 0.3〜1.0。大きいほど意外な答えが増えます。
 TEMPERATURE = 0.7  # @param {type:"slider", min:0.1, max:2, step:0.1}
@@ -71,16 +75,10 @@ TOP_P = 0.9  # @param {type:"slider", min:0.1, max:1, step:0.05}
 REPETITION_PENALTY = 1.0  # @param {type:"slider", min:1, max:2, step:0.05}
 # @markdown **NUM_BEAMS**: 並行して探す答えの候補の数 (ビームサーチ)。ふつうは 1〜4。大きいほど時間がかかります。
 NUM_BEAMS = 1  # @param {type:"integer"}
+# @markdown **CHECKPOINT**: 使うアダプター。recommended は下の 3 で採点して選ぶもの、adapter は 03 が検証用の損失だけで選んだもの。エポックの番号 (例: 3) も入力できます。
 CHECKPOINT = "recommended"  # @param ["recommended", "adapter"] {allow-input: true}
 # @markdown **EVAL_ROWS**: 区分ごとに答えさせる最大の問題数。ふつうは 20〜200。多いほど採点が確かになり、時間がかかります。
 EVAL_ROWS = 50  # @param {type:"integer"}
-# @markdown 答えが数のとき: 正解とみなす誤差と、重み付き平均に使う候補の数
-# @markdown **TOLERANCE**: 答えが数のとき、正解とみなす誤差。0 なら完全に一致したときだけ正解。
-TOLERANCE = 0.0  # @param {type:"number"}
-# @markdown **TOP_K**: 答えが数のとき、重み付き平均に使う答えの候補の数。ふつうは 3〜5。
-TOP_K = 3  # @param {type:"integer"}
-# @markdown 口調の印 (答えの終わり方)。空なら学習データの答えに共通する終わり方
-STYLE_ENDING = ""  # @param {type:"string"}
 
 import pandas as pd
 
@@ -90,7 +88,7 @@ from helpers import artefacts, checkpoints, data, env, settings
 
 cfg = settings.collect(MAX_NEW_TOKENS=MAX_NEW_TOKENS, DO_SAMPLE=DO_SAMPLE, TEMPERATURE=TEMPERATURE, TOP_P=TOP_P,
                        REPETITION_PENALTY=REPETITION_PENALTY, NUM_BEAMS=NUM_BEAMS, CHECKPOINT=CHECKPOINT,
-                       EVAL_ROWS=EVAL_ROWS, TOLERANCE=TOLERANCE, TOP_K=TOP_K, STYLE_ENDING=STYLE_ENDING)
+                       EVAL_ROWS=EVAL_ROWS)
 generate_kwargs = dict(max_new_tokens=cfg.MAX_NEW_TOKENS, do_sample=cfg.DO_SAMPLE, num_beams=cfg.NUM_BEAMS,
                        repetition_penalty=cfg.REPETITION_PENALTY)
 if cfg.DO_SAMPLE:
@@ -125,15 +123,18 @@ with japanese_errors(trained.MODEL):
 print(f"メモリ: {model.get_memory_footprint() / 2**20:,.0f} MiB (アダプター込み)")
 
 # %% [markdown]
-# ## 3. どのエポックのアダプターを使う？
+# ## 3. どのエポックのアダプターを使う？ (説明は読まなくて OK・セルは実行)
+# 学習に使わなかった質問 (02 の検証用) は、1 行おきに 2 つに分けてあります。**validation** (選ぶ用) でエポックを選び、**heldout** (確かめ用) で学習前後を比べます (4)。
+# 選ぶのに使った質問で成績を報告すると、たまたまその質問に強いエポックを選んだ分だけ、数字が良く出すぎるからです。03 の検証用の損失も validation だけで測っています。
+#
 # 03 は各エポックのアダプターを残しています。それぞれで 2 種類の質問 (それぞれ最大 `EVAL_ROWS` 問) に答えさせ、一般的な文章の perplexity も測ります。
-# - 検証用の質問: 完全一致の割合 (覚えて、言い換えにも答えられるか)
+# - validation の質問: 完全一致の割合 (覚えて、言い換えにも答えられるか)
 # - 一般的な質問 (`datasets/general_qa_ja.csv` のうち、02 で学習に混ぜなかったもの。4 の control (01 の質問) とは別のものです): 答えに学習したデータの答えが紛れ込んだ割合
 #   (学習を続けすぎると、関係ない質問にまで学習した答えを返すようになります。損失や正解率だけでは見えません)
 # - 一般的な文章 (日本や世界についての短い説明文) の perplexity: 学習で日本語や一般的な知識が崩れていないか (下の 5 で説明します)
 #
 # 「完全一致の割合 − 紛れ込みの割合」がいちばん高いエポックを勧めます。同じなら、一般的な文章の perplexity が低い (崩れが少ない) もの、
-# 次に検証用の損失が低いもの、いちばん早いもの、の順です。学習の最後のエポックがいちばん良いとは限りません。text のデータでは 03 が選んだアダプターを使います。
+# 次に検証用の損失が低いもの、いちばん早いもの、の順です。学習の最後のエポックも、03 が損失だけで選んだエポックも、いちばん良いとは限りません。text のデータでは 03 が損失で選んだアダプターを使います。
 
 # %%
 from tqdm.auto import tqdm
@@ -179,7 +180,7 @@ tables.japanese(per_epoch)
 
 # %% [markdown]
 # ## 4. 学習前と学習後で答えさせる
-# 学習データに無い 01 の質問が control です。control の期待する答えは一般的な知識 (01 の `expected`) です。
+# train は学習に使った質問、heldout は学習にもエポックを選ぶのにも使わなかった質問 (3 の確かめ用) です。学習データに無い 01 の質問が control です。control の期待する答えは一般的な知識 (01 の `expected`) です。
 # 02 で会話のデータを選んだときは、各会話の **最後の答え** を比べます (それまでの会話をプロンプトとして渡し、最後の答えを生成させます)。
 # 02 で text を選んだときは、質問の代わりに段落の書き出しを渡して続きを書かせ、段落ごとの **perplexity** も比べます。
 
@@ -188,7 +189,7 @@ tables.japanese(per_epoch)
 # 会話のデータでは、プロンプトは最後の答えの直前までの会話、期待する答えは最後の答えです。
 control = pd.DataFrame({"question": control_questions["instruction"], "expected": control_questions["output"]})
 own = data.own_rows(splits["train"])  # 自分のデータの行 (02 で混ぜた一般的な質問の行は、ここでは採点しません)
-evaluated = {"train": data.first(own, cfg.EVAL_ROWS), "heldout": data.first(splits["validation"], cfg.EVAL_ROWS)}
+evaluated = {"train": data.first(own, cfg.EVAL_ROWS), "heldout": data.first(splits["heldout"], cfg.EVAL_ROWS)}  # 選ぶのに使っていない半分
 if data.is_text(splits):
     texts = {name: rows["text"] for name, rows in evaluated.items()}
     with model.disable_adapter():
@@ -201,7 +202,7 @@ if data.is_text(splits):
     trained_answers = []
 else:
     question_sets = {name: (*data.last_turns(rows), True) for name, rows in evaluated.items()}
-    known = set(data.last_turns(splits["train"])[2]) | set(data.last_turns(splits["validation"])[2])  # 全部の行から
+    known = {q for part in splits.values() for q in data.last_turns(part)[2]}  # 全部の行から
     control = control[~control["question"].isin(known)]
     answered = {"heldout": question_sets["heldout"][:2]}  # 正解の答えの perplexity (control は一般的な知識)
     if len(control):
@@ -267,6 +268,11 @@ tables.japanese(summary)
 # 口調だけ身について中身が崩れたら、エポック数を減らすか学習率を下げます。印は `STYLE_ENDING` で自分で決めることもできます。
 
 # %%
+# @title 口調の設定 (既定のままで OK・セルは実行)
+# @markdown **STYLE_ENDING**: 口調の印にする答えの終わり方 (例: だにゃ。)。空なら、学習データの答えに共通する終わり方を使います。
+STYLE_ENDING = ""  # @param {type:"string"}
+
+cfg = SimpleNamespace(**vars(cfg) | vars(settings.collect(STYLE_ENDING=STYLE_ENDING)))
 ending = cfg.STYLE_ENDING or scores.style_ending(trained_answers)  # 空なら、学習した答えに共通する終わり方
 style = tables.style_scores(table, ending) if ending and not data.is_text(splits) else pd.DataFrame()
 if len(style) and not cfg.STYLE_ENDING and style["style_before"].mean() >= 0.5:
@@ -281,7 +287,7 @@ else:
           "学習した答えに共通する終わり方がないので、この節は飛ばします (STYLE_ENDING で決めることもできます)。")
 
 # %% [markdown]
-# ## 7. 答えが数のとき (計算問題、価格、高さなど。数の答えでなければ読み飛ばして OK)
+# ## 7. 答えが数のとき (計算問題、価格、高さなど。数の答えでなければ説明は読まなくて OK・セルは実行)
 # 検証用の正解の 8 割以上が数なら、答えから数を読み取って比べます (「8」「8.0」「答えは8です」「5 + 3 = 8」「８」も同じ 8)。
 # - **greedy**: いつもどおり 1 つの答えを作って、その数を読む
 # - **top-k 重み付き**: 確率の高い答えの候補を `TOP_K` 個作り、それぞれの数を確率で重み付けして平均する (迷っているときに極端な値を避けられます)
@@ -290,6 +296,13 @@ else:
 # 計算問題なら、演算と桁数ごとの正解率も出します。
 
 # %%
+# @title 数の答えの設定 (既定のままで OK・セルは実行)
+# @markdown **TOLERANCE**: 答えが数のとき、正解とみなす誤差。0 なら完全に一致したときだけ正解。
+TOLERANCE = 0.0  # @param {type:"number"}
+# @markdown **TOP_K**: 答えが数のとき、重み付き平均に使う答えの候補の数。ふつうは 3〜5。
+TOP_K = 3  # @param {type:"integer"}
+
+cfg = SimpleNamespace(**vars(cfg) | vars(settings.collect(TOLERANCE=TOLERANCE, TOP_K=TOP_K)))
 heldout_rows = table[table["split"] == "heldout"]
 truth = [scores.parse_number(e) for e in heldout_rows["expected"]]
 numeric = breakdown = pd.DataFrame()
@@ -350,6 +363,12 @@ chat.box(model, tokenizer, **generate_kwargs)
 # - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは 5 問のうち 1 問、たとえば「富士山の高さ」が 3376 メートルに崩れることがあります)。学習したデータに似た種類の質問ほど影響を受けます。
 #
 # 次の一歩: 02 で自分の CSV や計算問題に差し替えて、同じ流れをもう一度試してみましょう。
+# 学習したモデルを保存・共有し、チャットやサーバーで使うのが **05** です。下の「おわり」のセルを実行してから、このランタイムを閉じてください
+# (メニューの「ランタイム」→「ランタイムを接続解除して削除」。次のノートブックは新しいランタイムで開きます。結果は Google Drive を通って届きます)。
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/05_share_and_serve.ipynb) 05: 保存・共有して使う
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb) 02: 自分のデータで、もう一度
 
 # %%
 # @title おわり: 結果を Drive に書き終える

@@ -15,23 +15,26 @@
 #
 # **このノートブックでやること**
 # 1. アダプター (小さい) と、必要なら元のモデルに LoRA を合体させた **マージ済みモデル** (大きい) を保存し、大きさを比べる
-# 2. 自分の PC の **llama.cpp / Ollama / LM Studio** で使えるように、**GGUF** ファイルと Ollama の `Modelfile` を書き出す
+# 2. 自分の PC の **llama.cpp / Ollama / LM Studio** で使えるように、**GGUF** ファイルと Ollama の `Modelfile` を書き出す (GGUF にできるモデルだけ。3 を見てください)
 # 3. **モデルカード** (モデルの説明書: 元のモデル、データ、設定、学習前後の採点、ライセンス) を作る
 # 4. Hugging Face Hub にアップロードする (GitHub は 100 MB を超えるファイルを置けないため)。既定では非公開
 # 5. Hub (またはフォルダ) から、選んだ **revision** (版) のアダプターを読み込み直す
 # 6. 会話の履歴つきでチャットする (答えは 1 文字ずつ表示されます)
-# 7. ほかのプログラムから呼べる OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ (stream=True も)
+# 7. OpenAI 形式の API サーバーを立てて、openai ライブラリから呼ぶ (stream=True も)。Colab では、サーバーはこのランタイムの中だけで動きます
 #
 # **かかる時間**: 5 分ほど (アップロードとマージをする場合はモデルの大きさ次第)。
 #
 # 先に **03** (と、採点をモデルカードに載せるなら **04**) を実行しておいてください。
 #
 # **最短コース**: 既定のまま上から実行すると、アダプターの保存、モデルカード、チャット、API サーバーまで進みます (マージ、GGUF、アップロードは既定でオフ)。
+# 説明は読まなくても、セルは上から順にすべて実行してください。オフになっている機能の節のセルも、実行すれば何もせずに次へ進みます。
+#
+# 作ったものは出力フォルダ (Colab では Google Drive の `マイドライブ/llm-finetune-ja/`) に保存されます。このノートブックのあとで学習したモデルを使う方法は、最後の「まとめと次のステップ」にあります。
 
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **Google Drive** は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
+# @markdown **USE_GOOGLE_DRIVE**: Google Drive は、ノートブックの間で結果を渡す場所です。Colab ではノートブックごとに別の実行環境 (ランタイム) になるので、02 のデータや 03 の学習結果は Drive を通って次のノートブックに届きます。接続が切れても、学習の途中経過が Drive に残ります。最初に「Google ドライブに接続」の画面が出たら、自分のアカウントを選び、権限の項目はすべてチェックを入れたまま「続行」を押します (外すと英語のエラー credential propagation was unsuccessful で止まります。そのときはこのセルをもう一度実行します)。結果は マイドライブ/llm-finetune-ja/ に保存されます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
 USE_GOOGLE_DRIVE = True  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -58,13 +61,21 @@ import helpers
 
 # %%
 # @title 保存と共有の設定
+# @markdown **SAVE_MERGED**: オンなら、アダプターを元のモデルに足し込んだマージ済みモデルも保存します (1.8B なら約 3.7 GB)。
 SAVE_MERGED = False  # @param {type:"boolean"}
+# @markdown **EXPORT_GGUF**: オンなら、llama.cpp・Ollama・LM Studio 用の GGUF にも書き出します (マージもします。書き出せるモデルは 3 の表)。
 EXPORT_GGUF = False  # @param {type:"boolean"}
+# @markdown **GGUF_TYPE**: GGUF の数の形式。q8_0 は 8 ビット (f16 の約半分の大きさ)、f16 は 16 ビットのまま。
 GGUF_TYPE = "q8_0"  # @param ["q8_0", "f16"]
+# @markdown **PUSH_TO_HUB**: オンなら Hugging Face Hub にアップロードします (トークンが要ります。既定はオフ)。
 PUSH_TO_HUB = False  # @param {type:"boolean"}
+# @markdown **REPO_ID**: アップロード先 (ユーザー名/リポジトリ名)。
 REPO_ID = "your-name/llm-jp-lora-tutorial"  # @param {type:"string"}
+# @markdown **PRIVATE**: オン (既定) なら、アップロードしたリポジトリを非公開にします。
 PRIVATE = True  # @param {type:"boolean"}
+# @markdown **LOAD_FROM**: 読み込み直すアダプター (Hub の ID かフォルダ)。空なら出力フォルダのもの。
 LOAD_FROM = ""  # @param {type:"string"}
+# @markdown **REVISION**: LOAD_FROM の版 (ブランチ名やコミットの ID)。ふつうは main。
 REVISION = "main"  # @param {type:"string"}
 
 import pandas as pd
@@ -128,7 +139,11 @@ else:
 # - `adapter-lora-f16.gguf`: アダプターだけの GGUF。元のモデルの GGUF (同じ版) と組み合わせて使います (llama.cpp の `--lora`、Ollama の `ADAPTER`)。
 # - `Modelfile`: Ollama 用の設定。03 の学習と同じチャットテンプレートと、答えを止めるトークン (学習と同じもの) を書きます。
 # - 既定の llm-jp-3 のトークナイザーは `tokenizer.json` だけの Unigram 型で、変換ツールはそのままでは読めません。そこで、llm-jp が [GitHub](https://github.com/llm-jp/llm-jp-tokenizer) で公開している同じ語彙の SentencePiece モデル (`tokenizer.model`、Apache-2.0) を初回だけ取得し (版と sha256 を固定し、語彙が 1 つずつ同じことも確かめます)、llama.cpp の Unigram 型トークナイザーとして書き出します。文章の分け方は学習のときと同じです。ただし語彙にない文字 (まれな漢字など) は、llama.cpp では不明なトークン `<unk>` になります。
-# - 変換ツールが知らないトークナイザーのモデルは GGUF にできません (このリポジトリで試した範囲では、llm-jp-3 系、Qwen2.5 系と練習用の tiny はできます)。そのときは 2 で理由を表示して、ここは飛ばします。
+# - **GGUF にできるモデル** (このリポジトリで確かめた範囲):
+#   - ◯ **既定の llm-jp-3 系、Qwen2.5 系、練習用の tiny**。同じトークナイザーを持つ小さなモデルで、llama.cpp が学習のときと同じようにトークンに分け、同じ答えを出すことを確かめています。本物の大きさ (1.8B など) の重みの GGUF は、まだ動かしていません。
+#   - × **Gemma 3 270M**: 変換ツールが受け付けません (トークナイザーの画像用のトークンの ID が、モデルの語彙の大きさを超えるため)。
+#   - 未確認: sarashina2.2 と、そのほかのモデル。
+# - 変換ツールが読めないトークナイザーのモデルでは、2 で理由を表示して、ここは何もしません (セルは実行してかまいません)。アダプターのまま、6〜8 のように使います。
 
 # %%
 if export_gguf:
@@ -151,11 +166,13 @@ else:
     print("EXPORT_GGUF がオフなので、GGUF には書き出しません。")
 
 # %% [markdown]
-# **書き出した GGUF を自分の PC で使う** (Colab なら、Drive の出力フォルダの `gguf/` をダウンロードします)
+# **書き出した GGUF を自分の PC で使う**: Colab なら、drive.google.com で `マイドライブ/llm-finetune-ja/gguf/` を自分の PC にダウンロードしてから、次のどれかで開きます。
 # - **Ollama**: `gguf/` フォルダで `ollama create my-tuned -f Modelfile` を実行し、`ollama run my-tuned` で話しかけます。
 #   アダプターの GGUF を使うときは、`Modelfile` の `FROM` を元のモデルの GGUF にして、`ADAPTER ./adapter-lora-f16.gguf` の行を足します。
 # - **LM Studio**: `lms import gguf/model-q8_0.gguf` (またはアプリの「My Models」フォルダに置く) で読み込みます。チャットテンプレートは GGUF の中に入っているので、そのまま学習と同じ形で会話できます。
-# - **llama.cpp**: `llama-cli -m model-q8_0.gguf -cnv` で会話、`llama-server -m model-q8_0.gguf --port 8000` で、7 と同じ OpenAI 形式の API サーバーになります。
+# - **llama.cpp**: `llama-cli -m model-q8_0.gguf -cnv` で会話、`llama-server -m model-q8_0.gguf --port 8000` で、8 と同じ OpenAI 形式の API サーバーになります。
+#
+# Ollama と LM Studio そのものは、このリポジトリのテストでは動かしていません (llama.cpp では、書き出した GGUF が学習と同じ答えを出すことを確かめています)。
 
 # %% [markdown]
 # ## 4. モデルカードを作る
@@ -198,7 +215,9 @@ print(f"{source} を読み込みました。メモリ: {reloaded.get_memory_foot
 
 # %%
 # @title チャット
+# @markdown **MESSAGE**: モデルに送る発言。書き換えてこのセルを実行するたびに、会話が続きます。
 MESSAGE = "日本の首都はどこですか？"  # @param {type:"string"}
+# @markdown **RESET**: オンにして実行すると、会話の履歴を消して最初から始めます。
 RESET = False  # @param {type:"boolean"}
 from transformers import TextStreamer
 
@@ -218,7 +237,10 @@ history.append({"role": "assistant", "content": text})
 # `python -m helpers.serve` は、OpenAI の API と同じ形 (`/v1/chat/completions` と `/v1/models`) で答えるサーバーです (FastAPI と uvicorn で動きます)。
 # OpenAI のライブラリ `openai` や、それを使う道具 (LangChain など) から、`base_url` をこのサーバーにするだけで呼べます。
 # 答えを少しずつ受け取る `stream=True` (チャット画面でおなじみの、文字が順に出てくる表示) にも対応しています。
-# - 既定では 127.0.0.1 (このマシンの中) からだけ呼べます。自分の PC などで動かして、ほかのマシンから呼ぶときは `--host 0.0.0.0` に、合言葉 `--api-key` を付けます (付けないと警告が出ます)。Colab のランタイムには外から直接つながらないので、Colab での使い方はセルの最後に表示します。
+# - **Colab では、サーバーはこのランタイムの中だけで動きます。** サーバーが待つ `127.0.0.1` は「このランタイムの中」のことです。このセルは、同じランタイムの中から openai ライブラリでサーバーを呼びます。
+#   自分の PC のプログラムからは呼べません。ランタイムを閉じると、サーバーも消えます。このランタイムが動いている間だけ続けて使う方法は、セルの最後に表示します。
+# - 自分の PC の Jupyter では、ターミナルでサーバーを起動したままにすれば、このノートブックのあとも使えます (コマンドはセルの最後に表示します)。
+#   ほかのマシンから呼ぶときは `--host 0.0.0.0` に、合言葉 `--api-key` を付けます (付けないと警告が出ます)。
 # - 答えの長さ (`max_tokens`) と質問の長さの合計がモデルの上限を超えると、生成を始めずに `context_length_exceeded` のエラーを返します。
 # - ここではサーバーを別のプロセスで起動し (`serve.launch`。出力は出力フォルダの `server.log` へ)、呼んで、最後に止めます。サーバーが起動の途中で止まったら、待たずにログの最後を表示します。このノートブックのあとも使うときのコマンドは、セルの最後に表示します。
 
@@ -278,7 +300,7 @@ print(f"""呼ぶ側 (Python):
   client.chat.completions.create(model="{served}", messages=[{{"role": "user", "content": "こんにちは"}}], stream=True)""")
 
 # %% [markdown]
-# **同時にたくさんの人から呼ばれるとき** (読み飛ばして OK): このサーバーは 1 度に 1 つずつ、来た順に答えます (練習や少人数向け)。
+# **同時にたくさんの人から呼ばれるとき** (読み飛ばして OK。実行するセルはありません): このサーバーは 1 度に 1 つずつ、来た順に答えます (練習や少人数向け)。
 # 多くの呼び出しを同時にさばくなら、LoRA アダプターをそのまま読める推論サーバー [vLLM](https://docs.vllm.ai/) が使えます (GPU が必要です。このリポジトリでは試していません):
 # ```bash
 # vllm serve llm-jp/llm-jp-3.1-1.8b-instruct4 --enable-lora --lora-modules tuned=出力フォルダ/evaluated_adapter --max-lora-rank 16 --port 8000
@@ -288,9 +310,19 @@ print(f"""呼ぶ側 (Python):
 # %% [markdown]
 # ## まとめと次のステップ
 # - アダプターとモデルカードを保存し、(オンにしたときは) マージ済みモデルの保存、GGUF と Modelfile の書き出し、Hub へのアップロードをしました。
-# - アダプターを読み込み直してチャットし、OpenAI 形式の API サーバーを立てて、openai ライブラリから (stream=True でも) 呼び出しました。サーバーはセルの最後で止めたので、続けて使うときは表示したコマンドで起動し直します。
+# - アダプターを読み込み直してチャットし、OpenAI 形式の API サーバーをこのランタイムの中に立てて、openai ライブラリから (stream=True でも) 呼び出しました。サーバーは 8 のセルの最後で止めました。
 #
-# 次の一歩: 自分のデータで 02〜04 をやり直し、いちばん良かったアダプターを Hub に非公開で置いておきましょう。
+# **このノートブックのあとで、学習したモデルを使う**: Colab では、作ったものは Drive の `マイドライブ/llm-finetune-ja/` に残ります (ランタイムの中のものは、閉じると消えます)。
+# - **自分の PC で**: `EXPORT_GGUF` をオンにして書き出した `gguf/` をダウンロードし、llama.cpp・Ollama・LM Studio で開きます (3 のあとの説明)。GGUF にできないモデルなら、下の 2 つの方法で使います。
+# - **あとで Colab で**: 新しいランタイムでこのノートブックを開き、上から実行します。6〜8 が Drive のアダプターを読み込み直して、チャットと API サーバーで使えます。
+# - **Hugging Face Hub で**: `PUSH_TO_HUB` をオンにしてアップロードすると (既定は非公開)、ほかの Colab や PC からも読み込めます (6 の `LOAD_FROM` と `REVISION`、または `PeftModel.from_pretrained`)。
+#
+# **ランタイムを閉じる**: 下の「おわり」のセルを実行すると、Drive への書き込みを終えて Drive を切り離し、閉じ方 (メニューの「ランタイム」→「ランタイムを接続解除して削除」) を表示します。
+# 閉じれば、無料の GPU の時間を使わずに済みます。
+#
+# **次の一歩**: 自分のデータで、02 からやり直します (02 → 03 → 04 → 05)。04 で選んだアダプターは、Hub に非公開で置いておきましょう。
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-finetune-ja/llm-finetune-ja/blob/main/notebooks/02_build_dataset.ipynb) 02: 自分のデータを用意する
 
 # %%
 # @title おわり: 結果を Drive に書き終える

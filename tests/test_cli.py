@@ -69,7 +69,7 @@ def test_cli_trains_with_the_saved_settings_alone_in_a_fresh_folder(fresh):
     assert "02 の既定の設定で用意します" in printed  # 02's default data, as the fixture made it
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     assert len(losses) == 10 and losses.iloc[-1] < 0.5 * losses.iloc[0]
-    assert "学習時間" in printed and f"いちばん低かったのは epoch {losses.idxmin():g} " in printed and speed(printed) > 0
+    assert "学習時間" in printed and f"いちばん低いのは epoch {losses.idxmin():g} " in printed and speed(printed) > 0
     again = run([sys.executable, *command(config, out)])  # resumes at the last checkpoint: nothing left to train
     assert "から再開します" in again and speed(again) == 0  # this session's tokens, not all tokens over a short time
 

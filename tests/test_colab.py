@@ -119,7 +119,7 @@ def test_setup_on_colabs_packages_pip_installs_only_the_missing_pins_and_says_so
     added = [colab.requirements()["bitsandbytes"], colab.requirements()["matplotlib-fontja"]]
     assert commands == [[sys.executable, "-m", "pip", "install", "-q", *added]]
     shown = capsys.readouterr().out
-    assert f"追加したもの: {', '.join(added)}" in shown and "USE_GOOGLE_DRIVE がオフ" in shown
+    assert f"追加したもの: {', '.join(added)}" in shown and "USE_GOOGLE_DRIVE はオフです。結果はこのランタイムの中" in shown
     assert Path.cwd() == REPO_ROOT / "notebooks"
 
 

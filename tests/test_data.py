@@ -67,6 +67,11 @@ def test_split_is_reproducible_disjoint_and_saved(tmp_path):
     data.save_prepared(splits, tmp_path)
     loaded = data.load_prepared(tmp_path)
     assert loaded["train"].to_list() == splits["train"].to_list()
+    # 02's validation in two: every other row chooses (03's loss, 04's epoch), the rest reports (04's heldout)
+    assert loaded["validation"].to_list() == splits["validation"].to_list()[0::2]
+    assert loaded["heldout"].to_list() == splits["validation"].to_list()[1::2]
+    one = data.held_out(data.DatasetDict(train=splits["train"], validation=splits["validation"].select([0])))
+    assert one["validation"].to_list() == one["heldout"].to_list() == splits["validation"].to_list()[:1]
 
 
 def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_path, capsys):
@@ -74,7 +79,7 @@ def test_missing_prepared_data_is_made_as_02_makes_it_by_default_saying_so(tmp_p
         data.load_prepared(tmp_path)
     loaded = data.load_prepared(tmp_path, prepare_default=True)
     assert "02 の既定の設定で用意します" in capsys.readouterr().out
-    assert loaded["validation"].to_list() == facts()["validation"].to_list()
+    assert loaded["validation"].to_list() + loaded["heldout"].to_list() == facts()["validation"].to_list()[0::2] + facts()["validation"].to_list()[1::2]
     assert loaded["train"].to_list() == data.mix_general(facts(), data.DEFAULT_GENERAL_ROWS)["train"].to_list()
     assert (tmp_path / "prepared" / "train.jsonl").is_file()
     assert data.recorded_settings(tmp_path) == {}  # 02's defaults prepared by 03: nothing 02 decided

@@ -16,9 +16,10 @@ def out(demo_outputs):
     return demo_outputs
 
 
-@pytest.fixture(scope="module")
-def table(out):
-    return pd.read_csv(out / "comparison.csv", keep_default_na=False)
+@pytest.fixture(scope="module", params=[".", notebooks.QUICKSTART], ids=["04", "00"])
+def table(out, request):
+    """04's table, and the quick start's (00, the same path in one notebook): each must show the same learning."""
+    return pd.read_csv(out / request.param / "comparison.csv", keep_default_na=False)
 
 
 def rows(table, split):
@@ -69,7 +70,8 @@ def test_the_model_03_trained_was_loaded_as_the_settings_say(out):
     assert footprint <= 2 if four_bit else footprint >= 4, (four_bit, footprint)
 
 
-def test_report_and_checkpoint_choice_are_written(out, table):
+def test_report_and_checkpoint_choice_are_written(out):
+    table = pd.read_csv(out / "comparison.csv", keep_default_na=False)
     html = (out / "report.html").read_text(encoding="utf-8")
     for heading in ("まとめ", "損失の推移", "エポックごとの評価", "学習前と学習後の答え"):
         assert f"<h2>{heading}</h2>" in html
@@ -91,7 +93,7 @@ def test_share_notebook_shares_the_adapter_04_scored_with_its_scores(out):
     card = (out / artefacts.EVALUATED / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nbase_model: tiny\nlibrary_name: peft")
     heldout = summary.loc["heldout"]
-    assert f"| heldout | 8 | 0.0 | {heldout['exact_match_after']} |" in card  # 04's summary: 8 held-out rows, 0% → after
+    assert f"| heldout | 4 | 0.0 | {heldout['exact_match_after']} |" in card  # 04's summary: 4 held-out rows, 0% → after
 
 
 def test_share_notebook_writes_a_gguf_and_a_modelfile_on_the_tiny_path(out, tiny_tokenizer):
@@ -120,6 +122,8 @@ def test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not
     ending = style_ending(list(rows(style, "train")["expected"]))
     assert ending == "だにゃ。"
     heldout = style_scores(style, ending).loc["heldout"]
-    # the style is new, and learnt: on 7 to 10 of the 10 (the tiny model's weights differ with the CPU)
-    assert heldout["style_before"] == 0 and heldout["style_after"] >= 0.6
-    assert heldout["content_before"] == 1 and heldout["content_after"] >= 0.5  # most answers keep their content
+    # The style is new, and learnt. Reported on the 5 held-out questions that did not choose the epoch (04 chose on
+    # the other 5 of the 10): 2 of 5 in the style, 2 of 5 keeping their content, measured on AVX-512. Chosen and
+    # reported on all 10 together (before issue 30), 7 to 10 of the 10 were in the style: that figure was optimistic.
+    assert heldout["style_before"] == 0 and heldout["style_after"] >= 0.4
+    assert heldout["content_before"] == 1 and heldout["content_after"] >= 0.4

@@ -20,8 +20,8 @@ def cells(source):
 
 
 def test_the_stages_exist_in_order():
-    assert NAMES == ["01_inference_before_tuning", "02_build_dataset", "03_lora_finetune", "04_compare_after_tuning",
-                     "05_share_and_serve"]
+    assert NAMES == ["00_quickstart", "01_inference_before_tuning", "02_build_dataset", "03_lora_finetune",
+                     "04_compare_after_tuning", "05_share_and_serve"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
@@ -54,25 +54,45 @@ def setup_cell(source):
 def test_repeated_cells_are_written_from_one_place(source):
     text = source.read_text(encoding="utf-8")
     assert notebooks.generated(text) == text, "run `make notebooks`"
-    assert notebooks.SETUP_CELL.read_text(encoding="utf-8") in text
+    assert notebooks.setup_cell(drive=True) in text or notebooks.setup_cell(drive=False) in text
     assert text.endswith("# %%\n" + notebooks.FINISH_CELL.read_text(encoding="utf-8"))  # the last cell
     drifted = (text.replace('REPO_DIR = "/content/"', 'REPO_DIR = "/tmp/"').replace('"tiny"]', '"tiny", "me/other"]')
                .replace("# @title おわり: 結果を", "# @title おわり: 結果を必ず"))
     assert drifted != text and notebooks.generated(drifted) == text  # sync puts all three back
 
 
-def test_same_setup_cell_everywhere():
-    first = setup_cell(SOURCES[0])
+def test_same_setup_cell_everywhere_but_00_leaves_drive_off():
+    """Results pass between 01–05 through Drive; the quick start is one runtime and needs none (no consent screen)."""
+    first = setup_cell(SOURCES[1])
     assert "# @title 0. セットアップ" in first and f'REPO_URL = "{notebooks.repo_url()}"' in first
     assert "colab.setup(REPO_DIR, USE_GOOGLE_DRIVE)" in first and "USE_GOOGLE_DRIVE = True" in first
     assert "requirements.txt" not in first, "in Colab only what Colab lacks is installed (helpers.colab)"
-    assert all(setup_cell(s) == first for s in SOURCES)
+    assert all(setup_cell(s) == first for s in SOURCES[1:])
+    quick = setup_cell(SOURCES[0])
+    assert "USE_GOOGLE_DRIVE = False" in quick and "Google Drive は使いません" in quick and "権限" not in quick
+    assert quick.split("\nUSE_GOOGLE_DRIVE")[1] == first.split("\nUSE_GOOGLE_DRIVE")[1].replace(" = True", " = False", 1)
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
-def test_opens_in_colab_on_a_t4(source):
+def test_opens_in_colab_on_a_t4_if_it_needs_a_gpu(source):
     metadata = nbformat.read(source.with_suffix(".ipynb"), as_version=4).metadata
-    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"] == "T4"
+    if source.stem == "02_build_dataset":  # a tokenizer only: Colab's CPU runtime, the free GPU time kept
+        assert "accelerator" not in metadata and "gpuType" not in metadata["colab"]
+    else:
+        assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"] == "T4"
+
+
+def test_the_quick_start_reaches_its_before_after_table_in_one_runtime_within_12_code_cells():
+    """Issue 30's target: the whole path in one Colab runtime, no Drive, the table within 12 code cells,
+    through the lesson's own calls (no second implementation hidden in helpers)."""
+    code = [cell.source for cell in cells(SOURCES[0]) if cell.cell_type == "code"]
+    table = next(i for i, source in enumerate(code) if "tables.highlight(table)" in source)
+    assert table + 1 <= 12
+    text = "\n".join(code)
+    for lesson in ("AutoModelForCausalLM.from_pretrained", "generation.answer", "tokenize(", "LoraConfig(",
+                   "TrainingArguments(", "Trainer(", "trainer.train()", "tables.comparison("):
+        assert lesson in text, lesson
+    assert "check_drive" not in text and "load_prepared" not in text and "require(" not in text  # nothing from another runtime
 
 
 def forms(source):
@@ -126,6 +146,16 @@ def test_every_number_knob_says_what_it_does_and_its_usual_range(source):
                 assert settings.RANGES[name][2] in lines[i - 1], f"{name}: the note does not give the usual range"
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_every_form_field_has_a_note_above_it(source):
+    for form in forms(source):
+        lines = form.splitlines()
+        for i, line in enumerate(lines):
+            match = PARAM.match(line)
+            if match:
+                assert lines[i - 1].startswith(f"# @markdown **{match.group(1)}**: "), f"{match.group(1)}: no note above"
+
+
 def test_url_is_rewritten_everywhere():
     text = ("[![Open In Colab](x)](https://colab.research.google.com/github/old/name/blob/main/notebooks/a.ipynb)\n"
             'REPO_URL = "https://github.com/old/name"')
@@ -135,6 +165,16 @@ def test_url_is_rewritten_everywhere():
     assert 'REPO_URL = "https://github.com/someone/fork"' in new
     other = "[llama.cpp](https://github.com/ggml-org/llama.cpp)"  # another project's link stays
     assert other in notebooks.with_url(text + "\n" + other, "https://github.com/someone/fork")
+
+
+def test_a_fork_changes_the_repository_url_in_pyproject_alone():
+    """Every link to this repository that `make notebooks` writes (badges, setup cell, README, CONTRIBUTING)
+    follows pyproject's URL: a fork that changes it there and runs `make notebooks` has no old link left."""
+    slug = notebooks.repo_url().removeprefix("https://github.com/")
+    for path in notebooks.synced():
+        forked = notebooks.with_url(path.read_text(encoding="utf-8"), "https://github.com/someone/fork")
+        assert slug not in forked, path.name
+    assert {p.name for p in notebooks.synced()} >= {"README.md", "CONTRIBUTING.md", "setup_cell.py", *(s.name for s in SOURCES)}
 
 
 def test_readme_badges_use_the_repository_url():
@@ -147,9 +187,11 @@ def test_readme_badges_use_the_repository_url():
 def test_run_command_selects_the_notebooks_asked_for(tmp_path):
     names = lambda paths: [p.stem[:2] for p in paths]  # noqa: E731
     assert names(notebooks.selected(only="02")) == ["02"]
-    assert names(notebooks.selected(upto="03")) == ["01", "02", "03"]
+    assert names(notebooks.selected(upto="03")) == ["00", "01", "02", "03"]
     assert names(notebooks.selected(since="03", upto="04")) == ["03", "04"]
-    assert names(notebooks.selected()) == ["01", "02", "03", "04", "05"]
+    assert names(notebooks.selected()) == ["00", "01", "02", "03", "04", "05"]
+    assert notebooks.folder(SOURCES[0], tmp_path, alone=True) == tmp_path  # `--only 00`: comparison.csv in OUT
+    assert notebooks.folder(SOURCES[0], tmp_path, alone=False) == tmp_path / "quickstart"  # beside 01–05
     unknown = subprocess.run([sys.executable, "-m", "helpers.notebooks", "run", str(tmp_path), "--only", "09"],
                              capture_output=True, text=True, cwd=notebooks.REPO_ROOT)
     assert unknown.returncode == 2 and "--only 09: そのノートブックはありません" in unknown.stderr

@@ -62,7 +62,8 @@ def test_each_notebook_said_so_and_trained_in_fp32(out):
 def test_the_facts_are_learned_and_answered_when_asked_in_other_words(table):
     for split in ("train", "heldout"):
         assert exact(rows(table, split), "before") == 0  # a base model: it does not even answer in the chat format
-    # 29 of 32 and 6 of 8 measured (README), the misses a digit off ("1358メートル"); a row of margin for other CPUs
+    # 29 of 32 and 4 of the 4 held-out questions that did not choose the epoch measured (README; of all 8, 6 were
+    # right, the 2 misses a digit off, "1358メートル", both in the half that chose); a row of margin for other CPUs
     assert exact(rows(table, "train"), "after") >= 28 / 32
     assert exact(rows(table, "heldout"), "after") >= 5 / 8
 
@@ -75,13 +76,14 @@ def test_each_fact_gets_its_own_answer(table):
 
 
 def test_at_the_epoch_04_chose_few_general_questions_get_a_trained_answer(out):
-    """04 scored every epoch on the 19 general questions not mixed into training (35 less 16) too. At the epoch
-    it chose (5 of 7), 6 of them got a trained answer (32%); without the general rows, 14 of the same 19 did."""
+    """04 scored every epoch on the 4 validation questions (every other held-out row) and on the 19 general questions
+    not mixed into training (35 less 16). At the epoch it chose (5 of 7), 2 of the 4 were right and 6 of the 19 got
+    a trained answer (32%); without the general rows, 14 of the same 19 did."""
     evaluated = json.loads((out / artefacts.EVALUATED / artefacts.STAMP).read_text(encoding="utf-8"))
     executed = (out / "executed" / "04_compare_after_tuning.ipynb").read_text(encoding="utf-8")
     assert f"このあとは epoch {evaluated['checkpoint']} のアダプター" in executed
     chosen = re.search(rf"おすすめ: epoch {evaluated['checkpoint']} \(完全一致 (\d+)%、一般的な質問 19 問への紛れ込み (\d+)%", executed)
-    assert int(chosen.group(1)) >= 62 and int(chosen.group(2)) <= 40, chosen.group(0)
+    assert int(chosen.group(1)) >= 50 and int(chosen.group(2)) <= 40, chosen.group(0)
 
 
 def test_control_questions(table, out):
@@ -95,6 +97,28 @@ def test_control_questions(table, out):
     assert (control["after_leaked"] != "").sum() <= 2
     perplexity = pd.read_csv(out / artefacts.PERPLEXITY, index_col=0)
     assert perplexity.loc["control", "perplexity_after"] < perplexity.loc["control", "perplexity_before"]
+
+
+@pytest.fixture(scope="module")
+def quickstart(folder, tmp_path_factory):
+    """00, the quick start, alone (`--only 00`), as a T4 user runs it: its defaults, fp16 asked for."""
+    out = tmp_path_factory.mktemp("quickstart")
+    notebooks.run(out, only="00", model=str(folder))
+    return pd.read_csv(out / artefacts.COMPARISON, keep_default_na=False)
+
+
+def test_the_quick_start_teaches_the_facts_in_one_notebook(quickstart):
+    """The same learning as 02→04 in one notebook, trained to its last epoch (no epoch chosen, so all 8 held-out
+    questions report): each fact its own answer, asked in other words too. Measured: train 30 of 32, held-out 6 of
+    8 (the misses a digit off: 246, 1358), 1 of the 5 control questions given a trained answer."""
+    for split in ("train", "heldout"):
+        assert exact(rows(quickstart, split), "before") == 0
+    assert exact(rows(quickstart, "train"), "after") >= 28 / 32
+    assert exact(rows(quickstart, "heldout"), "after") >= 5 / 8
+    facts = pd.concat([rows(quickstart, "train"), rows(quickstart, "heldout")])
+    right = facts[facts["after"].map(normalize) == facts["expected"].map(normalize)]
+    assert set(right["expected"].map(normalize)) == set(facts["expected"].map(normalize))
+    assert (rows(quickstart, "control")["after_leaked"] != "").sum() <= 2
 
 
 def test_05_merged_served_and_said_why_there_is_no_gguf(out):

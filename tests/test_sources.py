@@ -63,7 +63,7 @@ def test_arithmetic_end_to_end_learns_the_answers_form_on_unseen_problems(tmp_pa
     assert bare["before"].mean() <= 0.1
     assert bare["after"].all()
     numeric = pd.read_csv(tmp_path / "numeric.csv", index_col=0)
-    assert numeric.loc["greedy", "parsed"] == 20 and {"before", "greedy", "top_k"} <= set(numeric.index)
+    assert numeric.loc["greedy", "parsed"] == 10 and {"before", "greedy", "top_k"} <= set(numeric.index)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<h2>数の答え</h2>" in html and "+" in html
 
@@ -71,15 +71,15 @@ def test_arithmetic_end_to_end_learns_the_answers_form_on_unseen_problems(tmp_pa
 @pytest.mark.slow
 def test_conversations_end_to_end_answer_held_out_conversations(tmp_path):
     """The sample conversations (system + two exchanges) through 02→04: every answer trained, the last
-    answer of each held-out conversation compared. The tiny model, pre-trained on single questions
-    only, needs more updates here: at 40 epochs and 3e-3 it answers 7 of the 8 held-out questions
-    with tiny models built on three CPU instruction sets (AVX-512, AVX2, none), leaking no trained
-    answer into a control question (at 60 epochs and 2e-3: 6 or 7, slower)."""
+    answer of each held-out conversation compared (the 4 of the 8 held out that did not choose the epoch).
+    The tiny model, pre-trained on single questions only, needs more updates here: at 40 epochs and 3e-3 it
+    answered 7 of the 8 held-out questions with tiny models built on three CPU instruction sets (AVX-512, AVX2,
+    none), leaking no trained answer into a control question (at 60 epochs and 2e-3: 6 or 7, slower)."""
     notebooks.run(tmp_path, since="02", upto="04",  # 01 and 05 add nothing here
                   settings={"SOURCE": "conversations", "EPOCHS": "40", "LEARNING_RATE": "3e-3"})
     assert all(len(row["messages"]) == 5 for row in prepared(tmp_path, "validation"))
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
     heldout = table[table["split"] == "heldout"]
     assert heldout["before_correct"].mean() <= 0.1 and heldout["after_correct"].mean() >= 0.75
-    assert heldout["expected"].nunique() >= 4 and heldout["after"].nunique() >= 4  # not one answer for all
+    assert heldout["expected"].nunique() >= 3 and heldout["after"].nunique() >= 3  # not one answer for all
     assert (table.loc[table["split"] == "control", "after_leaked"] == "").all()
