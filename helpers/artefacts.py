@@ -45,6 +45,7 @@ SETTINGS = "train_settings.json"
 LOSS_HISTORY, LOSS_PLOT = "loss_history.csv", "loss.png"
 EVALUATED = "evaluated_adapter"
 COMPARISON, SUMMARY, PERPLEXITY, NUMERIC = "comparison.csv", "summary.csv", "perplexity.csv", "numeric.csv"
+QUICKSTART = "quickstart"  # 00's own subfolder: what 04 wrote stays 04's
 EPOCHS_PLOT, NUMERIC_PLOT, REPORT = "epochs.png", "numeric.png", "report.html"
 MERGED = "merged"
 GGUF = "gguf"

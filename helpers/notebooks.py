@@ -2,7 +2,7 @@
 
     python -m helpers.notebooks sync   # write the shared cells and the repository URL into the sources, regenerate .ipynb
     python -m helpers.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
-                                                       # (00 beside the others writes to OUT/quickstart)
+                                                       # (00 writes to OUT/quickstart)
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
 from them without outputs. What every notebook repeats for its reader is written into the sources
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .artefacts import COMPARISON
+from .artefacts import COMPARISON, QUICKSTART
 from .env import OUTPUT_VARIABLE, REPO_ROOT
 from .models import CHOICES
 from .scores import style_ending
@@ -36,7 +36,6 @@ TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNIN
 # A real model (`--model`): the notebooks' own defaults, computed in fp16 as on a T4 (a model that overflows
 # fp16 goes on in fp32, as it would there), 05's merge and GGUF export on.
 REAL_ENV = {"FINETUNE_PRECISION": "fp16", "TUTORIAL_SAVE_MERGED": "true", "TUTORIAL_EXPORT_GGUF": "true"}
-QUICKSTART = "quickstart"
 COLAB_T4 = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 COLAB_CPU = {"colab": {"provenance": []}}
 NO_GPU = {"02_build_dataset"}  # reads a tokenizer only: opens on Colab's CPU runtime, keeping the free GPU time
@@ -51,7 +50,7 @@ _DRIVE = re.compile(r"^USE_GOOGLE_DRIVE = (True|False)", re.M)  # each notebook 
 _DRIVE_NOTE = re.compile(r"^# @markdown \*\*USE_GOOGLE_DRIVE\*\*: .*$", re.M)
 # The note of a notebook that is one runtime of its own (00): Drive off, and no consent screen to explain
 DRIVE_OFF_NOTE = ("# @markdown **USE_GOOGLE_DRIVE**: このノートブックは 1 つのランタイムで終わるので、Google Drive は使いません (オフのまま)。"
-                  "結果はランタイムの中の outputs/ に保存し、ランタイムを閉じると消えます。"
+                  "結果はランタイムの中の outputs/quickstart/ に保存し、ランタイムを閉じると消えます。"
                   "開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。")
 
 
@@ -144,22 +143,16 @@ def selected(only: str = "", upto: str = "", since: str = "") -> list[Path]:
     return [s for s in sources() if s.stem.startswith(only) and (since or "00") <= s.stem[:2] <= (upto or "99")]
 
 
-def folder(source: Path, out: Path, alone: bool) -> Path:
-    """Where `source` writes: `out`, or for the quick start run beside 01–05 `out/quickstart` (in Colab it has
-    a runtime of its own), so that 03 does not take up what it wrote."""
-    return Path(out) / QUICKSTART if source.stem.startswith("00") and not alone else Path(out)
-
-
 def run(out: Path, only: str = "", upto: str = "", since: str = "", settings: dict | None = None,
         model: str = "") -> None:
-    """Execute the notebooks in order (`selected` ones; see `execute` and `folder`), printing each
-    before/after table's headline (00's, 04's)."""
+    """Execute the notebooks in order (`selected` ones; see `execute`), printing each before/after
+    table's headline (00's, in `out/quickstart`, and 04's)."""
     chosen = selected(only, upto, since)
     for source in chosen:
         print(f"実行中: {source.stem}", flush=True)
-        execute(source, folder(source, out, len(chosen) == 1), settings, model)
+        execute(source, out, settings, model)
         if source.stem[:2] in ("00", "04"):
-            summarise(folder(source, out, len(chosen) == 1))
+            summarise(Path(out) / QUICKSTART if source.stem.startswith("00") else out)
 
 
 def summarise(out: Path) -> None:

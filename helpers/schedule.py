@@ -56,7 +56,7 @@ def time_callback(measured_steps: int = 5):
                 self.started = time.monotonic()
             elif state.global_step == self.first + 1 + measured_steps and state.is_world_process_zero:
                 per_epoch = any(getattr(s, "value", s) != "no" for s in (args.eval_strategy, args.save_strategy))
-                print(f"最初の {measured_steps} 回の重みの更新から見積もると、残り {state.max_steps - state.global_step} 回で約 "
+                print(f"最初の {measured_steps} 回の更新から見積もると、残り {state.max_steps - state.global_step} 回で約 "
                       f"{duration(self._left(state))}"
                       + (" (エポックごとの評価と保存の時間は含まないので、エポックの終わりに見積もり直します)。" if per_epoch else "。"),
                       flush=True)

@@ -22,7 +22,7 @@
 # **かかる時間**: Colab の T4 GPU で 15 分ほどの見込みです (モデルのダウンロード約 3.8 GB を含みます。T4 では測っていない見込みです)。
 #
 # **進め方**: メニューの「ランタイム」→「すべてのセルを実行」で最後まで進みます。説明は読まなくても、セルはすべて実行してください。
-# Google Drive は要りません。結果はこのランタイムの中 (`outputs/`) に保存します。
+# Google Drive は要りません。結果はこのランタイムの中 (`outputs/quickstart/`) に保存します。
 # 各ステップは 01〜04 でくわしく説明しています (それぞれの節に、どこで学べるかを書いてあります)。
 #
 # Colab で開くと「このノートブックは Google が作成したものではありません」という警告が出ます。GitHub のノートブックではいつも出るので、「このまま実行」を押します。
@@ -30,7 +30,7 @@
 # %%
 # @title 0. セットアップ(最初に 1 回だけ実行)
 # @markdown Colab では、このリポジトリ (helpers と datasets) を取得し、Colab に入っていないライブラリ (bitsandbytes と、グラフの日本語フォント matplotlib-fontja) だけを入れます。Colab にすでにあるライブラリ (PyTorch や transformers) は入れ替えないので、再起動は要りません。ローカルの Jupyter では何もしません。
-# @markdown **USE_GOOGLE_DRIVE**: このノートブックは 1 つのランタイムで終わるので、Google Drive は使いません (オフのまま)。結果はランタイムの中の outputs/ に保存し、ランタイムを閉じると消えます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
+# @markdown **USE_GOOGLE_DRIVE**: このノートブックは 1 つのランタイムで終わるので、Google Drive は使いません (オフのまま)。結果はランタイムの中の outputs/quickstart/ に保存し、ランタイムを閉じると消えます。開いたときの「このノートブックは Google が作成したものではありません」という警告は、GitHub のノートブックではいつも出ます。「このまま実行」を押します。
 USE_GOOGLE_DRIVE = False  # @param {type:"boolean"}
 import os, subprocess, sys
 
@@ -59,7 +59,7 @@ MODEL = "llm-jp/llm-jp-3.1-1.8b-instruct4"  # @param ["llm-jp/llm-jp-3.1-1.8b-in
 CSV_PATH = "../datasets/sample_fictional_facts.csv"  # @param {type:"string"}
 # @markdown **EPOCHS**: データを何周学習するか。0 ならデータの行数から自動。ふつうは 2〜20。増やすとよく覚え、増やしすぎると関係ない質問にまで学習した答えを返します。
 EPOCHS = 0  # @param {type:"integer"}
-# @markdown **LEARNING_RATE**: 1 回の更新で重みを動かす大きさ。LoRA では 0.0001〜0.0003 (1e-4〜3e-4) がふつう。大きいと速く覚えますが壊れやすくなります。
+# @markdown **LEARNING_RATE**: 1 回の更新でモデルを直す大きさ。LoRA では 0.0001〜0.0003 (1e-4〜3e-4) がふつう。大きいと速く覚えますが壊れやすくなります。
 LEARNING_RATE = 2e-4  # @param {type:"number"}
 
 from helpers import settings
@@ -75,10 +75,10 @@ cfg = settings.collect(MODEL=MODEL, CSV_PATH=CSV_PATH, EPOCHS=EPOCHS, LEARNING_R
 # %%
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from helpers import env, models
+from helpers import artefacts, env, models
 from helpers.errors import japanese_errors
 
-out = env.output_dir()  # 結果の保存先 (Colab ではこのランタイムの中の outputs/)
+out = env.output_dir() / artefacts.QUICKSTART  # 結果の保存先 (Colab ではこのランタイムの中の outputs/quickstart/)
 precision = env.choose_precision(cfg.MODEL)  # 計算の精度 (T4 なら fp16)。Colab で GPU がなければ、ここで止まって選び方を表示
 with japanese_errors(cfg.MODEL):
     tokenizer = AutoTokenizer.from_pretrained(models.resolve(cfg.MODEL))
@@ -116,8 +116,8 @@ splits["validation"].to_pandas().head(3)
 
 # %% [markdown]
 # ## 4. 学習の前に聞いてみる (くわしくは 01)
-# 質問をモデルが学習したときの書式 (**チャットテンプレート**) にして渡すと、モデルが答えを続けて書きます (`generate`)。
-# `helpers.generation.answer` は、それを何問もまとめて行います (中身は 01 で見る `generate` と同じです)。答えは 64 トークンまでで、長い答えは途中で切ります。
+# `helpers.generation.answer` が、質問をモデルが学習したときの書式 (**チャットテンプレート**) にして渡し、答えを書かせます (しくみは 01)。
+# 答えは 64 トークンまでで、長い答えは途中で切ります。
 # 英語の警告 `The following generation flags are not valid and may be ignored` が出ることがあります。答えには影響しないので、気にせず進めて大丈夫です。
 
 # %%
@@ -158,7 +158,7 @@ print(f"LoRA で学習する部分の数: {trainable:,} / モデル全体 {total
 
 # %% [markdown]
 # ## 7. 学習する (くわしくは 03 の 6)
-# `TrainingArguments` に設定をまとめ、`Trainer` が学習を進めます。**エポック** はデータを何周するか、**学習率** は 1 回の更新でモデルをどれだけ動かすかです。
+# `TrainingArguments` に設定をまとめ、`Trainer` が学習を進めます。**エポック** はデータを何周するか、**学習率** は 1 回の更新でモデルをどれだけ直すかです。
 # エポック数は、既定 (0) ならデータの行数から決めます (サンプルでは 7)。4 行ごとに 1 回、モデルを更新します。始まると、終わるまでの時間の見積もりを表示します。
 # 表の `Step` は更新の回数、`Training Loss` (**損失**) は答えをどれだけ外したかで、下がっていけば覚えています。ほかの設定の意味は 03 で説明します。
 # モデルによっては英語の `The tokenizer has new PAD/BOS/EOS tokens ...` が出ます。モデルの設定をトークナイザーにそろえたという知らせなので、気にせず進めて大丈夫です。
@@ -170,9 +170,10 @@ from helpers import overflow, schedule
 
 epochs = cfg.EPOCHS or schedule.auto_epochs(len(train_data))
 model.config.use_cache = False  # 行をつないで学習するため (03 の 6)
-args = TrainingArguments(output_dir=str(out / "quickstart"), num_train_epochs=epochs, learning_rate=cfg.LEARNING_RATE,
+args = TrainingArguments(output_dir=str(out), num_train_epochs=epochs, learning_rate=cfg.LEARNING_RATE,
                          per_device_train_batch_size=4, lr_scheduler_type="cosine", logging_strategy="epoch",
                          save_strategy="no", fp16=precision.fp16, bf16=precision.bf16,
+                         logging_nan_inf_filter=False,  # NaN の損失も記録に残し、overflow.guard() が止められるように
                          use_cpu=precision.device == "cpu", seed=data.DEFAULT_SEED, report_to="none")
 trainer = Trainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
                   data_collator=DataCollatorWithFlattening(separator_id=IGNORE_INDEX),  # 詰め物なしで行をつなぐ
@@ -193,7 +194,7 @@ with japanese_errors("学習"):
 # %%
 import pandas as pd
 
-from helpers import artefacts, tables
+from helpers import tables
 
 after = {split: generation.answer(model, tokenizer, prompts, progress=f"{split} 学習後")
          for split, (prompts, _, _) in questions.items()}
@@ -216,7 +217,7 @@ chat.box(model, tokenizer)
 # %% [markdown]
 # ## まとめと次のステップ
 # - 学習の前には答えられなかった架空の事実を、LoRA で覚えさせ、言い換えた質問 (heldout) と関係ない質問 (control) で確かめました。
-#   表は `comparison.csv` として出力フォルダに保存しました (Colab では左の「ファイル」の `llm-finetune-ja/outputs/`。ランタイムを閉じると消えるので、残すならダウンロードします)。
+#   表は `comparison.csv` として出力フォルダに保存しました (Colab では左の「ファイル」の `llm-finetune-ja/outputs/quickstart/`。ランタイムを閉じると消えるので、残すならダウンロードします)。
 # - heldout の正解が少ないときは、エポック数を増やしてもう一度 (「ランタイム」→「すべてのセルを実行」)。control に紛れ込みが出たら、エポック数を減らします。
 #
 # 次は、自分のデータで。各ステップをくわしく学びながら進むなら 01 から、すぐに自分の CSV を使うなら 02 から始めます

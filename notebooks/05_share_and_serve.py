@@ -63,7 +63,7 @@ import helpers
 # @title 保存と共有の設定
 # @markdown **SAVE_MERGED**: オンなら、アダプターを元のモデルに足し込んだマージ済みモデルも保存します (1.8B なら約 3.7 GB)。
 SAVE_MERGED = False  # @param {type:"boolean"}
-# @markdown **EXPORT_GGUF**: オンなら、llama.cpp・Ollama・LM Studio 用の GGUF にも書き出します (マージもします。書き出せるモデルは 3 の表)。
+# @markdown **EXPORT_GGUF**: オンなら、llama.cpp・Ollama・LM Studio 用の GGUF にも書き出します (マージもします。書き出せるモデルは 3 の一覧)。
 EXPORT_GGUF = False  # @param {type:"boolean"}
 # @markdown **GGUF_TYPE**: GGUF の数の形式。q8_0 は 8 ビット (f16 の約半分の大きさ)、f16 は 16 ビットのまま。
 GGUF_TYPE = "q8_0"  # @param ["q8_0", "f16"]

@@ -29,8 +29,8 @@ def test_notebooks_run_on_the_architecture(name, tmp_path):
     trained = json.loads((tmp_path / "train_settings.json").read_text(encoding="utf-8"))
     assert trained["MODEL"] == str(folder) and trained["USE_4BIT"] == (settings.get("USE_4BIT") == "true")
     table = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False)
-    # 02's 10 conversations (9 trained, 1 held out), or 02's default, the 40-row sample CSV (32 trained, 8 held
-    # out): the held-out rows' second half is asked (the first chose the epoch)
+    # 02's 10 conversations (8 trained, 2 held out), or 02's default, the 40-row sample CSV (32 trained, 8 held
+    # out); 04 asks the held-out rows' second half (the first chose the epoch): 8 + 1, 32 + 4
     rows = 9 if start <= "02" else 36
     assert set(table["split"]) == {"train", "heldout", "control"} and len(table) == rows + 5
     assert (start <= "01") == (tmp_path / "baseline_answers.csv").exists()

@@ -16,7 +16,7 @@ def out(demo_outputs):
     return demo_outputs
 
 
-@pytest.fixture(scope="module", params=[".", notebooks.QUICKSTART], ids=["04", "00"])
+@pytest.fixture(scope="module", params=[".", artefacts.QUICKSTART], ids=["04", "00"])
 def table(out, request):
     """04's table, and the quick start's (00, the same path in one notebook): each must show the same learning."""
     return pd.read_csv(out / request.param / "comparison.csv", keep_default_na=False)
@@ -44,8 +44,9 @@ def test_before_tuning_knows_none_of_the_facts(table):
 
 def test_after_tuning_answers_trained_and_heldout_questions(table):
     # The tiny model is pre-trained on this machine, and its weights differ with the CPU's instruction set
-    # (AVX2, AVX-512): 8 of the 8 held-out paraphrases on some, 7 on others. At least 6 of 8 is learning.
-    assert exact(rows(table, "train"), "after") >= 0.9
+    # (AVX2, AVX-512): 8 of the 8 held-out paraphrases on some, 7 on others (00 asks all 8; 04 the 4 that did not
+    # choose its epoch: 4 of 4 measured). At least 3 in 4 is learning. Train: 32 and 29 of 32 (00, 04) measured.
+    assert exact(rows(table, "train"), "after") >= 28 / 32
     assert exact(rows(table, "heldout"), "after") >= 0.75
 
 
@@ -125,5 +126,5 @@ def test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not
     # The style is new, and learnt. Reported on the 5 held-out questions that did not choose the epoch (04 chose on
     # the other 5 of the 10): 2 of 5 in the style, 2 of 5 keeping their content, measured on AVX-512. Chosen and
     # reported on all 10 together (before issue 30), 7 to 10 of the 10 were in the style: that figure was optimistic.
-    assert heldout["style_before"] == 0 and heldout["style_after"] >= 0.4
-    assert heldout["content_before"] == 1 and heldout["content_after"] >= 0.4
+    assert heldout["style_before"] == 0 and heldout["style_after"] >= 0.2  # a row of margin for other CPUs
+    assert heldout["content_before"] == 1 and heldout["content_after"] >= 0.2

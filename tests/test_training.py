@@ -123,6 +123,6 @@ def test_the_time_estimate_comes_from_the_first_updates_and_is_updated(monkeypat
         if step % 10 == 0:
             estimate.on_epoch_end(args, state, None)
     printed = capsys.readouterr().out
-    assert "最初の 5 回の重みの更新から見積もると、残り 94 回で約 3 分 8 秒 (エポックごとの評価と保存" in printed  # 94 × 2 s, the first left out
+    assert "最初の 5 回の更新から見積もると、残り 94 回で約 3 分 8 秒 (エポックごとの評価と保存" in printed  # 94 × 2 s, the first left out
     assert ":" not in printed  # no clock time: Colab's runtime clock is UTC, hours off for a reader in Japan
     assert "エポック 2/10 が終わりました。残りは約 2 分 40 秒" in printed  # 80 × 2 s
