@@ -96,6 +96,25 @@ def test_the_quick_start_reaches_its_before_after_table_in_one_runtime_within_12
     assert "out = env.output_dir() / artefacts.QUICKSTART" in text  # its own folder: 04's comparison.csv stays 04's
 
 
+
+def test_the_quick_start_names_at_most_15_new_terms_before_its_table_and_recaps_them():
+    """Issue 30's other target: each new term is bold where it is explained, and the まとめ lists them all;
+    a term bolded before the table but missing from the recap (or a recap past 15) fails."""
+    bold = re.compile(r"\*\*(.+?)\*\*(:?)")
+    shown, recap = set(), []
+    for i, cell in enumerate(cells(SOURCES[0])):
+        if "tables.highlight(table)" in cell.source:
+            break
+        if cell.cell_type == "markdown":  # the opening's labels ("**進め方**:") aside
+            shown |= {term for term, colon in bold.findall(cell.source) if not (i == 0 and colon)}
+    summary = next(c.source for c in cells(SOURCES[0]) if c.source.startswith("## まとめ"))
+    for line in summary.split("\n\n")[0].splitlines():
+        if line.startswith("- **"):
+            recap += bold.findall(line.split(": ")[0])
+    recap = [term for term, _ in recap]
+    assert shown and shown <= set(recap), shown - set(recap)
+    assert len(recap) <= 15, recap
+
 def forms(source):
     for cell in cells(source):
         if cell.cell_type == "code" and "@param" in cell.source:
