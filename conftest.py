@@ -1,6 +1,6 @@
 """The notebooks as tests, and the folder they write for tests/test_demo.py.
 
-Each `notebooks/NN_*.ipynb` is one test: it runs on the tiny model through `helpers.notebooks.execute`
+Each `notebooks/NN_*.ipynb` is one test: it runs on the tiny model through `tooling.notebooks.execute`
 (the runner of `make demo`), in a kernel given its own environment, so nothing is set in this process.
 They write to one folder, in order, once per session, whichever asks first: a notebook's test or
 the `demo_outputs` fixture (00, the quick start, writes to its own `quickstart/` in it).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import notebooks
+from tooling import notebooks
 
 
 class Demo:
@@ -65,7 +65,10 @@ class NotebookItem(pytest.Item):
 
 class NotebookFile(pytest.File):
     def collect(self):
-        yield NotebookItem.from_parent(self, name=self.path.name)
+        item = NotebookItem.from_parent(self, name=self.path.name)
+        item.add_marker(pytest.mark.colab)  # run under Colab's versions too
+        item.add_marker(pytest.mark.slow)
+        yield item
 
 
 def pytest_collect_file(file_path, parent):

@@ -6,6 +6,8 @@ from importlib import metadata
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+TINY = "tiny"  # the MODEL value that picks the offline tiny model (helpers.tiny)
 
 # Known, harmless messages that would only confuse a beginner:
 # bitsandbytes on some CPUs looks for an optional Hub kernel and falls back to its own code;
@@ -16,7 +18,7 @@ warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category
 # Colab ships torchao 0.10, and peft (0.20, 0.21) raises "Found an incompatible version of torchao"
 # for any torchao older than 0.16 as soon as it wraps a layer. The notebooks don't use torchao, so
 # an old one is hidden from this Python process (find_spec gives None): nothing is uninstalled.
-# (`packaging` only where torchao is: `python -m helpers.colab testenv` runs in a venv with the standard library alone.)
+# (`packaging` only where torchao is: `python -m tooling.colab_env` runs in a venv with the standard library alone.)
 TORCHAO_PEFT_ACCEPTS = "0.16.0"
 try:
     _torchao = metadata.version("torchao")

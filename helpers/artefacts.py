@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TutorialError, japanese_errors
+from .processes import is_writer
 
 BASELINE = "baseline_answers.csv"
 PREPARED = "prepared"
@@ -64,11 +65,6 @@ def partial(path: Path) -> Path:
     """Where `path` is written before it is complete (same folder, so the final rename is atomic)."""
     path = Path(path)
     return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
-def is_writer() -> bool:
-    """False in every process but the first under `accelerate launch` / torchrun: one process writes."""
-    return int(os.environ.get("RANK", 0)) == 0
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 
 from . import artefacts
 from .errors import TutorialError
+from .processes import is_writer, wait_for_everyone
 
 FILES = "tutorial_files.json"  # written last into each checkpoint: every file the Trainer wrote, and its size
 ADAPTER_ONLY = "tutorial_adapter_only"  # in the best epoch's checkpoint once only its adapter is kept
@@ -65,9 +66,9 @@ def last_complete_checkpoint(folder: Path) -> str | None:
         problem = damage(checkpoint)
         if problem is None:
             return str(checkpoint)
-        if artefacts.is_writer():
+        if is_writer():
             print(f"{checkpoint.name} は使いません: {problem}。ひとつ前のチェックポイントを探します。")
-    if found and artefacts.is_writer():
+    if found and is_writer():
         print("使えるチェックポイントがないので、最初から学習します。")
     return None
 
@@ -75,8 +76,7 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 def resume_point(folder: Path, resume: bool = True) -> str | None:
     """The last complete checkpoint in this run's folder (`artefacts.start_run`), None when `resume`
     is off. Under DDP every process waits here until the first one has set the folder up."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+    wait_for_everyone()
     return last_complete_checkpoint(folder) if resume else None
 
 
@@ -126,8 +126,7 @@ def save_callback():
     its way to Drive), the best one keeps its adapter, which `load_best_model_at_end` loads."""
     class OnSave(TrainerCallback):
         def on_save(self, args, state, control, model=None, **kwargs):
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.barrier()  # every process has written its files (rng_state_N.pth)
+            wait_for_everyone()  # every process has written its files (rng_state_N.pth)
             if not state.is_world_process_zero:
                 return
             folder = Path(args.output_dir)

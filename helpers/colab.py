@@ -1,11 +1,8 @@
-"""Colab as it is: the setup cell's work there, and Colab's package list as a test environment.
+"""Colab as it is: the setup cell's work there (install only what Colab lacks) and the last cell's.
 
 In Colab the setup cell installs only the requirements Colab lacks (today: bitsandbytes and the
-Japanese font for plots, matplotlib-fontja) and
-changes nothing Colab already has. The tests check that against Google's published list
-(`colab/pip-freeze.gpu.txt`) and run the notebooks under those versions:
-
-    python -m helpers.colab testenv DIR   # DIR/constraints.txt + DIR/requirements.txt for the Colab-versions venv
+Japanese font for plots, matplotlib-fontja) and changes nothing Colab already has; `tooling.colab_env`
+checks that against Google's published list.
 """
 from __future__ import annotations
 
@@ -13,36 +10,17 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from . import REPO_ROOT  # the standard library alone here: `testenv` runs before anything is installed
+from . import REPO_ROOT  # the standard library alone here: `tooling.colab_env` runs before anything is installed
 
-COLAB_LIST = REPO_ROOT / "colab" / "pip-freeze.gpu.txt"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
-# Not taken from Colab's list: its CUDA builds of torch and what is built against them (the
-# Colab-versions venv uses torch 2.13 for CPU, which needs a newer setuptools), and pip itself.
-NOT_HERE = re.compile(r"^(torch|torchvision|torchaudio|torchcodec|triton|nvidia-.*|.*-cu\d+|pip|setuptools|wheel)$")
-# Installed in Colab though no notebook imports them, and each changes what the libraries do when
-# present: peft refuses an old torchao; transformers loads tokenizers through sentencepiece,
-# protobuf or tiktoken. (Colab's TensorFlow and JAX are left out: transformers 5 ignores them.)
-BESIDE = ["torchao", "sentencepiece", "protobuf", "tiktoken"]
 
 
 def name(text: str) -> str:
     """A package name as pip compares them (PEP 503)."""
     return re.sub(r"[-_.]+", "-", text).lower()
-
-
-def colab_versions(path: Path = COLAB_LIST) -> dict[str, str]:
-    """Colab's `pip freeze` as {name: version}, local labels (`+cu128`) dropped; URL installs skipped."""
-    found = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s+]+)(\+\S+)?", line.strip())
-        if match:
-            found[name(match.group(1))] = match.group(2)
-    return found
 
 
 def requirements(lines: list[str] | None = None) -> dict[str, str]:
@@ -59,21 +37,6 @@ def missing(installed: set[str]) -> list[str]:
 
 def installed_here() -> set[str]:
     return {name(dist.metadata["Name"]) for dist in metadata.distributions() if dist.metadata["Name"]}
-
-
-def testenv(folder: Path) -> None:
-    """Write the constraints (Colab's versions but `NOT_HERE`) and the package list of the Colab-versions venv."""
-    folder.mkdir(parents=True, exist_ok=True)
-    colab = colab_versions()
-    (folder / "constraints.txt").write_text(
-        "".join(f"{package}=={version}\n" for package, version in sorted(colab.items())
-                if not NOT_HERE.match(package)), encoding="utf-8")
-    dev = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
-    wanted = requirements() | requirements(dev) | {package: package for package in BESIDE}
-    # Colab's version where Colab has the package (the constraints pin it; its kernel: ipykernel,
-    # ipython, jupyter-client come the same way), else pinned as the setup cell installs it.
-    lines = [package if package in colab else line for package, line in wanted.items()]
-    (folder / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def setup(repo_dir: str, use_drive: bool) -> None:
@@ -112,9 +75,3 @@ def finish() -> None:
           "このランタイムは閉じてかまいません: メニューの「ランタイム」→「ランタイムを接続解除して削除」。"
           "無料の GPU の利用時間を使わずに済みます。次のノートブックは、新しいランタイムで開きます。")
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "testenv":
-        testenv(Path(sys.argv[2]))
-    else:
-        sys.exit(__doc__)

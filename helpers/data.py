@@ -25,6 +25,7 @@ from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
 from .errors import TutorialError
 from .models import CHOICES
+from .processes import is_writer
 from .prompts import qa_messages, row_messages
 from .scores import normalize, style_ending
 
@@ -405,7 +406,7 @@ def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) 
             part.to_json(partial, force_ascii=False)
     if settings:
         artefacts.save(folder / artefacts.PREPARED_SETTINGS, settings)
-    elif artefacts.is_writer():  # 02's defaults, prepared without 02: nothing 02 decided
+    elif is_writer():  # 02's defaults, prepared without 02: nothing 02 decided
         (folder / artefacts.PREPARED_SETTINGS).unlink(missing_ok=True)
     return folder
 
@@ -433,7 +434,7 @@ def load_prepared(out: Path, prepare_default: bool = False) -> DatasetDict:
     Drive) and `prepare_default`, 02's default data is prepared as 02 would, saying so; else stop."""
     folder = Path(out) / artefacts.PREPARED
     files = {name.split(".")[0]: folder / name for name in artefacts.PREPARED_FILES}
-    if prepare_default and not any(path.exists() for path in files.values()) and not artefacts.is_writer():
+    if prepare_default and not any(path.exists() for path in files.values()) and not is_writer():
         artefacts.wait_for(list(files.values()))  # `accelerate launch`: the first process prepares them
     elif prepare_default and not any(path.exists() for path in files.values()):
         print(f"02 の出力 ({folder}) がないので、02 の既定の設定で用意します: {DEFAULT_DATA.name}、"

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from . import REPO_ROOT
+from . import REPO_ROOT, TINY
 from .errors import TutorialError
-from .models import TINY
 
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"

@@ -24,10 +24,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from . import REPO_ROOT
+from . import REPO_ROOT, cache
 from .errors import TutorialError
 from .prompts import adds_bos, answer_closing, answer_opening, format_chat, stop_ids
-from .tiny import cache_dir
 
 LLAMA_CPP_PYTHON = "0.3.36"
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
@@ -60,10 +59,11 @@ SENTENCEPIECE = {
 
 def converter() -> Path:
     """The folder with llama.cpp's converters (downloaded once, about 76 MB, then cached)."""
-    target = cache_dir() / f"llama.cpp-converter-{LLAMA_CPP_PYTHON}"
-    if (target / "convert_hf_to_gguf.py").exists():
-        return target
-    print(f"llama.cpp の変換ツールを PyPI から取得しています (llama-cpp-python {LLAMA_CPP_PYTHON} のソース、初回のみ)")
+    return cache.built(cache.folder() / f"llama.cpp-converter-{LLAMA_CPP_PYTHON}", _unpack_converter, "convert_hf_to_gguf.py",
+                       say=f"llama.cpp の変換ツールを PyPI から取得しています (llama-cpp-python {LLAMA_CPP_PYTHON} のソース、初回のみ)")
+
+
+def _unpack_converter(staging: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
                               f"llama-cpp-python=={LLAMA_CPP_PYTHON}", "-d", tmp], capture_output=True, text=True)
@@ -73,8 +73,6 @@ def converter() -> Path:
                                 f"インターネット接続を確かめて、もう一度実行してください。\npip の出力: {got.stderr.strip()[-500:]}")
         if hashlib.sha256(archives[0].read_bytes()).hexdigest() != SDIST_SHA256:
             raise TutorialError(f"{archives[0].name} の中身が、確かめた版と違います (sha256 が一致しません)。使わずに止めます。")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent))
         with tarfile.open(archives[0]) as archive:
             root = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
             for member in archive.getmembers():
@@ -82,16 +80,11 @@ def converter() -> Path:
                 if member.name.startswith(root) and name.startswith(KEEP) and (member.isfile() or member.isdir()):
                     member.name = name
                     archive.extract(member, staging, filter="data")
-    try:
-        staging.rename(target)
-    except OSError:  # another process (a second test worker) got there first
-        shutil.rmtree(staging)
-    return target
 
 
 def sentencepiece_file(name: str) -> Path:
     """Where the SentencePiece model `name` is kept once fetched."""
-    return cache_dir() / "sentencepiece" / f"{name}.model"
+    return cache.folder() / "sentencepiece" / f"{name}.model"
 
 
 def _fetch(name: str) -> Path:

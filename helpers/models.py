@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import TINY
+
 # Models a free Colab T4 can fine-tune (see README); the notebook field also accepts any id.
 CHOICES = [
     "llm-jp/llm-jp-3.1-1.8b-instruct4",
     "sbintuitions/sarashina2.2-1b-instruct-v0.1",
     "Qwen/Qwen2.5-1.5B-Instruct",
     "Qwen/Qwen2.5-0.5B-Instruct",
-    "tiny",
+    TINY,
 ]
-TINY = "tiny"
 # The default model's shape (llm-jp-3 1.8B, a Llama), for memory estimates and benchmarks without its weights.
 LLM_JP_1_8B = dict(model_type="llama", vocab_size=99584, hidden_size=2048, intermediate_size=7168, num_hidden_layers=24,
                    num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=4096, rms_norm_eps=1e-5,
@@ -22,7 +23,7 @@ def resolve(model: str) -> str:
     """A path or Hub id `from_pretrained` accepts; `tiny` builds (once) the offline model."""
     model = model.strip()
     if model == TINY:
-        from . import tiny  # here, not at the top: tiny imports env, which imports this module
+        from . import tiny  # here: it imports torch, which `helpers.data check` does without
         return str(tiny.path())
     return str(Path(model).expanduser()) if Path(model).expanduser().is_dir() else model
 

@@ -15,15 +15,13 @@ import hashlib
 import importlib.metadata
 import io
 import json
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
-from .env import REPO_ROOT, prepare_cpu
+from . import REPO_ROOT, cache
+from .env import prepare_cpu
 from .prompts import IGNORE_INDEX, qa_messages, training_example
 
 CORPUS = REPO_ROOT / "datasets" / "tiny_corpus_ja.txt"
@@ -48,10 +46,6 @@ BUILT_WITH = ("torch", "transformers", "tokenizers", "sentencepiece")
 def versions() -> dict[str, str]:
     """The versions of the libraries that build the tiny model, as installed here."""
     return {name: importlib.metadata.version(name) for name in BUILT_WITH}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FINETUNE_CACHE_DIR", Path.home() / ".cache" / "llm-finetune-ja"))
 
 
 def _key() -> str:
@@ -173,14 +167,5 @@ def _build(target: Path) -> None:
 
 def path() -> Path:
     """Local folder of the tiny model, built on first use (about a minute on 2 CPU cores)."""
-    target = cache_dir() / f"tiny-ja-llama-{_key()}"
-    if not (target / "tiny_build.json").exists():
-        print(f"小さな練習用モデルを作っています(初回のみ、1 分ほど): {target}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent))
-        build(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # built meanwhile by another process
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    target = cache.folder() / f"tiny-ja-llama-{_key()}"
+    return cache.built(target, build, "tiny_build.json", say=f"小さな練習用モデルを作っています(初回のみ、1 分ほど): {target}")

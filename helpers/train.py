@@ -13,8 +13,8 @@ import json
 import os
 import runpy
 
+from . import NOTEBOOK_DIR
 from .env import OUTPUT_VARIABLE
-from .notebooks import NOTEBOOK_DIR
 
 NOTEBOOK = NOTEBOOK_DIR / "03_lora_finetune.py"
 

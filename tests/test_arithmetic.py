@@ -7,6 +7,8 @@ import pytest
 from helpers.arithmetic import Spec, generate
 from helpers.errors import TutorialError
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 NUMBER = r"\(?(-?\d+(?:\.\d+)?)\)?"
 PATTERNS = {"symbolic": re.compile(rf"^{NUMBER} ([+\-×÷]) {NUMBER} =$"),
             "japanese": re.compile(rf"^{NUMBER}(たす|ひく|かける|わる){NUMBER}は？$")}

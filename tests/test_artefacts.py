@@ -9,6 +9,8 @@ import pytest
 from helpers import artefacts, checkpoints
 from helpers.errors import TutorialError
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 SETTINGS = {"MODEL": "tiny", "EPOCHS": 3, "RESUME": True}
 
 

@@ -16,6 +16,8 @@ from helpers import artefacts, checkpoints, data
 from helpers.env import REPO_ROOT
 from ports import free_port
 
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
+
 SETTINGS = {"MODEL": "tiny", "EPOCHS": 10, "LEARNING_RATE": 1e-3, "BATCH_SIZE": 4, "GRAD_ACCUM": 1, "LORA_R": 8,
             "LORA_ALPHA": 16, "LORA_DROPOUT": 0.05, "MAX_LENGTH": 64, "USE_4BIT": False,
             "GRADIENT_CHECKPOINTING": False, "RESUME": True, "SEED": 42}
@@ -85,6 +87,7 @@ def finished(out):
             artefacts.trained_run(out)["run"], (out / "adapter" / "adapter_model.safetensors").read_bytes())
 
 
+@pytest.mark.newest_pins
 def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resumes(tmp_path, prepared, fresh):
     out, short_config = workspace(tmp_path / "cut", prepared, EPOCHS=2)
     run([sys.executable, *command(short_config, out)])  # a finished run with other settings
@@ -112,6 +115,7 @@ def test_a_changed_run_killed_midway_leaves_the_last_finished_run_whole_and_resu
     assert finished(out)[:2] == (SETTINGS, run_10)
 
 
+@pytest.mark.newest_pins
 def test_two_processes_with_accelerate_launch(tmp_path, prepared):
     out, config = workspace(tmp_path, prepared)
     accelerate = Path(sys.executable).parent / "accelerate"

@@ -8,6 +8,8 @@ from helpers import csvfile, data
 from helpers.env import REPO_ROOT
 from helpers.errors import TutorialError
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 GOOD = "instruction,output\n富士山の高さは？,3776メートルです。\n日本の首都は？,東京です。\n"
 
 

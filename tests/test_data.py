@@ -7,9 +7,12 @@ import pytest
 from datasets import Dataset
 
 import real_tokenizers
-from helpers import data, prompts, settings
+from helpers import data, models, prompts, settings
 from helpers.env import REPO_ROOT
 from helpers.errors import TutorialError
+from tooling import notebooks
+
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
 
 
 def write(tmp_path, text, name="data.csv", encoding="utf-8"):
@@ -132,14 +135,12 @@ def test_general_questions_are_not_the_control_questions_or_their_answers():
 
 
 def test_the_defaults_used_without_02_are_02s_form_defaults():
-    source = (REPO_ROOT / "notebooks" / "02_build_dataset.py").read_text(encoding="utf-8")
-    assert 'SOURCE = "csv"  # @param' in source
-    assert f'CSV_PATH = "../datasets/{data.DEFAULT_DATA.name}"  # @param' in source
-    assert f"VALIDATION_RATIO = {data.DEFAULT_VALIDATION_RATIO}  # @param" in source
-    assert f"SEED = {data.DEFAULT_SEED}  # @param" in source
-    assert f"GENERAL_ROWS = {data.DEFAULT_GENERAL_ROWS}  # @param" in source
-    assert f'MODEL = "{settings.FROM_01}"  # @param ["{settings.FROM_01}", "{data.DEFAULT_SETTINGS["MODEL"]}"' in source
-    assert f'MAX_LENGTH = {data.DEFAULT_SETTINGS["MAX_LENGTH"]}  # @param' in source
+    form = notebooks.form_values(REPO_ROOT / "notebooks" / "02_build_dataset.py")
+    assert form["SOURCE"] == "csv" and form["CSV_PATH"] == f"../datasets/{data.DEFAULT_DATA.name}"
+    assert (form["VALIDATION_RATIO"], form["SEED"]) == (data.DEFAULT_VALIDATION_RATIO, data.DEFAULT_SEED)
+    assert form["GENERAL_ROWS"] == data.DEFAULT_GENERAL_ROWS
+    assert form["MODEL"] == settings.FROM_01 and data.DEFAULT_SETTINGS["MODEL"] == models.CHOICES[0]  # 01's, else the first
+    assert form["MAX_LENGTH"] == data.DEFAULT_SETTINGS["MAX_LENGTH"]
 
 
 def test_03_takes_02s_model_and_max_length_and_says_when_a_form_value_overrides_them(tmp_path, capsys):
@@ -343,6 +344,7 @@ def real_tokenizer(pair):
     return real_tokenizers.load(pair)
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("pair", list(real_tokenizers.PAIRS))
 def test_a_turn_end_typed_into_the_data_is_refused_from_every_source_naming_row_and_field(pair, tmp_path):
     """What 02 checks with the model's tokenizer (`prompts.lengths`), whichever way the data came in."""

@@ -6,9 +6,12 @@ import sys
 import pandas as pd
 import pytest
 
-from helpers import artefacts, gguf_export, notebooks
+from helpers import artefacts, gguf_export
+from tooling import notebooks
 from helpers.scores import normalize, style_ending
 from helpers.tables import style_scores
+
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +122,7 @@ def style(tmp_path_factory):
     return pd.read_csv(out / "comparison.csv", keep_default_na=False)
 
 
+@pytest.mark.newest_pins
 def test_the_style_demo_teaches_the_cats_way_of_speaking_on_questions_it_did_not_see(style):
     ending = style_ending(list(rows(style, "train")["expected"]))
     assert ending == "だにゃ。"

@@ -11,6 +11,8 @@ from safetensors import SafetensorError
 
 from helpers.errors import TutorialError, japanese_errors
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 
 @pytest.mark.parametrize("capability, dtype, fp16, bf16", [
     ((7, 5), torch.float16, True, False),   # T4: bf16 emulated at best → fp16 AMP

@@ -11,6 +11,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from helpers import env, memory, models
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 GiB = 2**30
 LLAMA_1_8B = memory.shape(AutoConfig.for_model(**models.LLM_JP_1_8B))
 # A 7B Llama's shape (Llama 2): large layers, a small vocabulary

@@ -12,6 +12,8 @@ from helpers import checkpoints, env, models, overflow
 from helpers.errors import TutorialError
 from helpers.prompts import tokenize
 
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
+
 ROWS = Dataset.from_list([{"instruction": f"{n}たす1は？", "output": f"{n + 1}です。"} for n in range(8)])
 
 

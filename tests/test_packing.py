@@ -1,12 +1,17 @@
 """Padding-free packing is correct with the notebooks' attention (SDPA), and 03's memory estimate is
 near what training really takes."""
+import ast
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import architectures
-from helpers import bench, notebooks
+from helpers import NOTEBOOK_DIR
 from helpers.prompts import IGNORE_INDEX, ensure_pad_token, qa_messages, training_example
+from tooling import bench
+
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
 
 ROWS = [("日本の首都はどこですか？", "東京です。"), ("富士山の高さは？", "3776メートルです。日本でいちばん高い山です。"),
         ("空は何色ですか？", "青です。"), ("一週間は何日ですか？", "七日です。月曜日から日曜日まであります。")]
@@ -51,12 +56,18 @@ def test_packed_rows_train_on_the_same_per_token_loss_as_padded_rows(name, tiny_
 
 
 def test_notebook_03_batches_the_way_the_bench_measures_it():
-    source = (notebooks.NOTEBOOK_DIR / "03_lora_finetune.py").read_text(encoding="utf-8")
+    """Read from 03's code as Python (its calls and their arguments), not from its lines' spelling."""
+    tree = ast.parse((NOTEBOOK_DIR / "03_lora_finetune.py").read_text(encoding="utf-8"))
+    calls = {ast.unparse(node.func): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
     padding, order = bench.TUTORIAL
-    assert ("DataCollatorWithFlattening(" in source) == (padding == "packed")
-    assert "DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX) if data.is_text(splits)" in source  # blocks: no padding
-    assert ('train_sampling_strategy="group_by_length"' in source) == (order == "group_by_length")
-    assert "model.config.use_cache = False" in source
+    assert ("DataCollatorWithFlattening" in calls) == (padding == "packed")
+    blocks = {k.arg: ast.unparse(k.value) for k in calls["DataCollatorForSeq2Seq"].keywords}  # text blocks: no padding
+    assert blocks == {"label_pad_token_id": "IGNORE_INDEX"}
+    strategy = {k.arg: ast.literal_eval(k.value) for k in calls["TrainingArguments"].keywords
+                if k.arg == "train_sampling_strategy"}.get("train_sampling_strategy", "random")
+    assert (strategy == "group_by_length") == (order == "group_by_length")
+    assert any(isinstance(node, ast.Assign) and ast.unparse(node) == "model.config.use_cache = False"
+               for node in ast.walk(tree))
 
 
 @pytest.mark.slow
@@ -67,6 +78,7 @@ def test_notebook_03_batches_the_way_the_bench_measures_it():
     (4, 256, {"bf16": True, "four_bit": True}),                               # QLoRA as 03 prepares it
     (2, 384, {"bf16": True, "four_bit": True, "gradient_checkpointing": True}),
 ], ids=["fp32", "fp32-checkpointing", "bf16", "4-bit", "4-bit-checkpointing"])
+@pytest.mark.newest_pins
 def test_the_memory_estimate_is_within_a_quarter_of_the_measured_peak(batch, max_length, options):
     """03's estimate against the peak of live memory of the bench's training (03's LoRA dropout 0.05), on a
     mid-size random-weight Llama (60M parameters, vocabulary 32000) on CPU, every row padded to `max_length` as

@@ -3,10 +3,13 @@ import warnings
 
 import matplotlib
 import pandas as pd
+import pytest
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
 from helpers import plots
+
+pytestmark = [pytest.mark.colab, pytest.mark.unit]  # under Colab's versions too; in make test-unit
 
 
 def figures():

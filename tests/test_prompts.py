@@ -4,7 +4,7 @@ import pytest
 from datasets import Dataset
 
 from helpers.errors import TutorialError
-from helpers.prompts import (IGNORE_INDEX, ensure_pad_token, lengths, qa_messages, row_messages, stop_ids, tokenize,
+from helpers.prompts import (IGNORE_INDEX, ensure_pad_token, lengths, qa_messages, row_messages, tokenize,
                              training_example)
 
 CONVERSATION = [{"role": "system", "content": "短く答えてください。"}, *qa_messages("こんにちは", "こんにちは。"),

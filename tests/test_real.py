@@ -10,9 +10,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import real_model
-from helpers import artefacts, env, models, notebooks, overflow
+from helpers import artefacts, env, models, overflow
+from tooling import notebooks
 from helpers.prompts import prompt_ids
-from helpers.scores import leaked, normalize
+from helpers.scores import normalize
 
 pytestmark = pytest.mark.real
 

@@ -3,6 +3,8 @@ import pytest
 
 from helpers import scores, tables
 
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
 
 def test_normalize_width_space_and_trailing_punctuation():
     assert scores.normalize(" ２４６８ メートルです。") == "2468メートルです"

@@ -19,6 +19,8 @@ from helpers.errors import TutorialError
 from helpers.env import REPO_ROOT
 from ports import free_port
 
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
+
 KEY = "test-key-123"
 QUESTIONS = {"日本の首都はどこですか？": "東京です。", "フランスの首都はどこですか？": "パリです。",
              "空は何色ですか？": "青色です。", "一週間は何日ですか？": "七日です。"}

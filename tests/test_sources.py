@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from helpers import notebooks
+from tooling import notebooks
 
 
 def prepared(out, split):

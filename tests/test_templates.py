@@ -19,6 +19,8 @@ from helpers.generation import answer, reply
 from helpers.prompts import (IGNORE_INDEX, encode, ensure_pad_token, format_chat, lengths, prompt_ids, qa_messages,
                              stop_ids, tokenize, training_example)
 
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
+
 PAIRS = list(real_tokenizers.PAIRS)
 SYSTEM = {"role": "system", "content": "あなたは親切な案内係です。"}
 CONVERSATIONS = [

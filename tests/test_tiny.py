@@ -2,12 +2,15 @@ import csv
 import importlib.metadata
 import json
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 from helpers import models, tiny
 from helpers.env import REPO_ROOT
 from helpers.generation import answer
+
+pytestmark = pytest.mark.colab  # run under Colab's versions too (make test)
 
 
 def test_resolve_tiny_is_the_cached_build(tiny_path):

@@ -1,8 +1,8 @@
 """`make bench`: how fast notebook 03 trains, against the ways a user would otherwise batch, in one run.
 
-    python -m helpers.bench          # the tiny model on CPU
-    python -m helpers.bench --gpu    # llm-jp-3 1.8B's shape (random weights), fp16, under a T4's 15 GiB
-    python -m helpers.bench --bf16   # on CPU in bf16: a T4's fp16 byte sizes (for the memory estimate)
+    python -m tooling.bench          # the tiny model on CPU
+    python -m tooling.bench --gpu    # llm-jp-3 1.8B's shape (random weights), fp16, under a T4's 15 GiB
+    python -m tooling.bench --bf16   # on CPU in bf16: a T4's fp16 byte sizes (for the memory estimate)
 
 The same rows (the fictional facts and the sample text's paragraphs: 18 to 67 tokens with the tiny
 model's tokenizer, 28.5 on average), epochs, LoRA (03's defaults, dropout included) and seed for each way of batching:
@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from datasets import Dataset
@@ -37,9 +37,8 @@ from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq,
                           DataCollatorWithFlattening, Trainer, TrainingArguments, set_seed)
 
-from . import data, env, memory, models, tiny
-from .env import REPO_ROOT
-from .prompts import IGNORE_INDEX, ensure_pad_token, qa_messages, training_example
+from helpers import REPO_ROOT, cache, data, env, memory, models, tiny
+from helpers.prompts import IGNORE_INDEX, ensure_pad_token, qa_messages, training_example
 
 # padding ("max_length", "longest" or "packed") and order of the rows
 MODES = {"pad_to_max": ("max_length", "random"), "hf_default": ("longest", "random"),
@@ -78,20 +77,12 @@ def collator(padding: str, tokenizer, max_length: int = MAX_LENGTH):
 def random_model(shape: str, dtype) -> str:
     """A folder with a random-weight model of `shape` and the tiny model's tokenizer (built once), so that it
     loads like a real one (`models.load` checks an fp16 model with one forward)."""
-    folder = tiny.cache_dir() / "bench" / f"{shape}-{str(dtype).removeprefix('torch.')}"
-    if not (folder / "tokenizer_config.json").exists():
-        shutil.rmtree(folder, ignore_errors=True)  # one built before it kept a tokenizer
+    def build(folder: Path) -> None:
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**SHAPES[shape]), dtype=dtype)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        building = tempfile.mkdtemp(dir=folder.parent)
-        model.save_pretrained(building)
-        AutoTokenizer.from_pretrained(tiny.path()).save_pretrained(building)
-        try:
-            os.rename(building, folder)  # whole or not at all, also when another process builds it too
-        except OSError:
-            shutil.rmtree(building)
-    return str(folder)
+        AutoModelForCausalLM.from_config(AutoConfig.for_model(**SHAPES[shape]), dtype=dtype).save_pretrained(folder)
+        AutoTokenizer.from_pretrained(tiny.path()).save_pretrained(folder)
+    target = cache.folder() / "bench" / f"{shape}-{str(dtype).removeprefix('torch.')}"
+    return str(cache.built(target, build, "tokenizer_config.json"))
 
 
 def measure(mode: str, shape: str = "tiny", batch: int = BATCH, max_length: int = MAX_LENGTH, epochs: int = 20,
@@ -153,7 +144,7 @@ def run_one(mode: str, live_memory: bool = False, **options) -> dict:
     which inflates the resident peak; `live_memory` maps every large tensor on its own, so that the peak
     is that of live memory, as torch's is on a GPU (it slows training: speed is measured without it)."""
     flags = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
-    child = subprocess.run([sys.executable, "-m", "helpers.bench", "--one", mode, *flags], capture_output=True, text=True,
+    child = subprocess.run([sys.executable, "-m", "tooling.bench", "--one", mode, *flags], capture_output=True, text=True,
                            cwd=REPO_ROOT, env=os.environ | ({"MALLOC_MMAP_THRESHOLD_": "65536"} if live_memory else {}))
     if child.returncode:
         raise RuntimeError(f"{mode}: {child.stderr[-3000:]}")
@@ -175,7 +166,7 @@ def memory_point(batch: int, max_length: int, four_bit: bool, gradient_checkpoin
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tooling.bench", description=__doc__.splitlines()[0])
     switch = dict(nargs="?", const=True, default=False, type=lambda v: v.lower() == "true")  # --x or --x=True
     parser.add_argument("--gpu", **switch, help="llm-jp-3 1.8B の形 (重みは乱数)、fp16、15 GiB まで (CUDA が必要)")
     parser.add_argument("--four-bit", **switch, help="4 ビット (QLoRA) で読み込む")

@@ -1,7 +1,7 @@
 """Keep the notebooks in step with their `.py` sources and run them headless.
 
-    python -m helpers.notebooks sync   # write the shared cells and the repository URL into the sources, regenerate .ipynb
-    python -m helpers.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
+    python -m tooling.notebooks sync   # write the shared cells and the repository URL into the sources, regenerate .ipynb
+    python -m tooling.notebooks run [OUT] [--only NN]   # execute every notebook (or notebook NN) on the tiny model
                                                        # (00 writes to OUT/quickstart)
 
 The `.py` files (jupytext percent format) are the source; the `.ipynb` files are generated
@@ -12,6 +12,7 @@ from one place: the setup cell from `notebooks/setup_cell.py`, the MODEL dropdow
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -21,14 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .artefacts import COMPARISON, QUICKSTART
-from .env import OUTPUT_VARIABLE, REPO_ROOT
-from .models import CHOICES
-from .scores import style_ending
-from .settings import FROM_01, FROM_02, PREFIX
-from .tables import headline, style_scores
-
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from helpers import NOTEBOOK_DIR, REPO_ROOT
+from helpers.artefacts import COMPARISON, QUICKSTART
+from helpers.env import OUTPUT_VARIABLE
+from helpers.models import CHOICES
+from helpers.scores import style_ending
+from helpers.settings import FROM_01, FROM_02, PREFIX
+from helpers.tables import headline, style_scores
 # What `make demo` and the test suite set: the offline tiny model, with settings it learns with, and
 # 05's GGUF export (a few MB on it).
 TINY_ENV = {"TUTORIAL_MODEL": "tiny", "TUTORIAL_EPOCHS": "40", "TUTORIAL_LEARNING_RATE": "1e-3",
@@ -45,6 +45,7 @@ SETUP_CELL = NOTEBOOK_DIR / "setup_cell.py"
 _SETUP = re.compile(r"^# @title 0\. セットアップ.*?^import helpers\n", re.S | re.M)
 FINISH_CELL = NOTEBOOK_DIR / "finish_cell.py"  # every notebook's last cell
 _FINISH = re.compile(r"^# @title おわり.*?^colab\.finish\(\)\n", re.S | re.M)
+_PARAM = re.compile(r"^(\w+) = (.+?)  # @param", re.M)
 _MODEL = re.compile(r'^(MODEL = "[^"]*"  # @param )(\[[^\]]*\])', re.M)
 _DRIVE = re.compile(r"^USE_GOOGLE_DRIVE = (True|False)", re.M)  # each notebook keeps its own default (00: off)
 _DRIVE_NOTE = re.compile(r"^# @markdown \*\*USE_GOOGLE_DRIVE\*\*: .*$", re.M)
@@ -69,6 +70,11 @@ def with_url(text: str, url: str) -> str:
     ours = {badge or setup for badge, setup in _OURS.findall(text)}
     slug = url.removeprefix("https://github.com/")
     return _GITHUB.sub(lambda m: m.group(1) + slug if m.group(2) in ours else m.group(0), text)
+
+
+def form_values(source: Path) -> dict:
+    """The default of every form field (`NAME = value  # @param ...`) in notebook `source`, as Python values."""
+    return {match.group(1): ast.literal_eval(match.group(2)) for match in _PARAM.finditer(source.read_text(encoding="utf-8"))}
 
 
 def setup_cell(drive: bool = True) -> str:
@@ -170,7 +176,7 @@ def summarise(out: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tooling.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["sync", "run"])
     parser.add_argument("out", nargs="?", type=Path, default=REPO_ROOT / "outputs", help="run: 出力フォルダ")
     parser.add_argument("--only", default="", help="run: この番号 (00〜05) のノートブックだけ")
