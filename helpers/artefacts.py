@@ -46,6 +46,7 @@ SETTINGS = "train_settings.json"
 LOSS_HISTORY, LOSS_PLOT = "loss_history.csv", "loss.png"
 EVALUATED = "evaluated_adapter"
 COMPARISON, SUMMARY, PERPLEXITY, NUMERIC = "comparison.csv", "summary.csv", "perplexity.csv", "numeric.csv"
+GENERAL = "general.csv"  # 04: ELYZA-tasks-100 before and after (helpers.general)
 QUICKSTART = "quickstart"  # 00's own subfolder: what 04 wrote stays 04's
 EPOCHS_PLOT, NUMERIC_PLOT, REPORT = "epochs.png", "numeric.png", "report.html"
 MERGED = "merged"

@@ -28,6 +28,7 @@ LABELS = {
     "answer": "答え", "model": "モデル", "count": "行数", "mean": "平均", "std": "標準偏差", "min": "最小",
     "50%": "中央値", "max": "最大",
     "train": "学習に使った質問", "heldout": "学習に使わなかった質問", "control": "データと関係ない一般的な質問",
+    "task": "問", "input": "課題", "reference": "模範解答", "judge_before": "採点 (学習前)", "judge_after": "採点 (学習後)",
 }
 RATES = {"exact_match_before", "exact_match_after", "exact_match", "leak_rate", "hit_rate", "学習前", "学習後",
          "style_before", "style_after", "content_before", "content_after"}

@@ -209,7 +209,19 @@ print(tables.headline(table))
 tables.highlight(table)
 
 # %% [markdown]
-# ## 9. 自分で質問してみる
+# ## 9. ほかの日本語の力は落ちていない？ (くわしくは 04 の 8)
+# 覚えさせたことと関係ない課題 (日本語の LLM の比較によく使われる ELYZA-tasks-100 の最初の 10 問) の模範解答を、学習の前と後のモデルがどれだけ「意外」と感じるか (perplexity) を比べます。
+# 学習後に大きく上がったら、覚えさせすぎて、ほかの日本語の力が落ちています (エポック数か学習率を下げます)。答えを書かせて並べるのは 04 です。
+
+# %%
+from helpers import general
+
+general_table = general.compare(model, tokenizer, 10, answers=False)  # 模範解答の perplexity だけ (答えは書かせない)
+artefacts.save(out / artefacts.GENERAL, general_table[general.COLUMNS], index=False)
+print(general.reading(general_table))
+
+# %% [markdown]
+# ## 10. 自分で質問してみる
 # 質問を入力すると、学習した答えを表示します (学習前と並べて表示します)。架空の国のことを、データにない聞き方で聞いてみましょう。
 
 # %%

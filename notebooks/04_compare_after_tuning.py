@@ -326,7 +326,36 @@ else:
     print("正解が数のデータではないので、この節は飛ばします。")
 
 # %% [markdown]
-# ## 8. レポートを保存する
+# ## 8. 一般的な日本語の力は落ちていない？ (ELYZA-tasks-100)
+# 自分のデータを覚えさせると、ほかのことが苦手になっていないかが気になります。**ELYZA-tasks-100** は、日本語の LLM の講座や比較でよく使われる 100 問の課題集です
+# (アイデア出し、要約、物語、計算、敬語など。それぞれに模範解答と採点基準 `eval_aspect` があります。株式会社 ELYZA、CC BY-SA 4.0。`datasets/elyza_tasks_100.jsonl`)。
+# 最初の `GENERAL_TASKS` 問に、学習前 (アダプターを外したモデル) と学習後で答えさせて並べます。
+# - **模範解答の perplexity**: 採点する人がいなくても測れる合図です。模範解答を、モデルがどれだけ「意外」と感じるか。**学習後に大きく上がったら、一般的な日本語の力が落ちています** (学習しすぎ)。
+# - **採点 (任意)**: OpenAI 互換の API を持つ別のモデルを採点者にできます (左の鍵のアイコンの「シークレット」か環境変数に `JUDGE_BASE_URL`、`JUDGE_MODEL`、`JUDGE_API_KEY`)。
+#   各答えを採点基準に沿って 1〜5 点で採点します。キーは表示も保存もしません。採点者につながらないときは、採点なしで先へ進みます。
+#
+# 小さなモデルを数十行で学習しただけなので、点数そのものは高くなくて当然です。見るのは **学習の前と後の差** です。
+# このモデルが一度に読める長さに入らない問題は飛ばし、どれを飛ばしたかを表示します。答えは 1 問 256 トークンまでです。
+
+# %%
+# @title 一般的な力の設定 (既定のままで OK・セルは実行)
+# @markdown **GENERAL_TASKS**: ELYZA-tasks-100 の何問で比べるか。0 なら測りません。ふつうは 5〜20。多いほど確かになり、時間がかかります (T4 で 10 問 1〜2 分の見込み)。
+GENERAL_TASKS = 10  # @param {type:"integer"}
+
+from helpers import general
+
+cfg = SimpleNamespace(**vars(cfg) | vars(settings.collect(GENERAL_TASKS=GENERAL_TASKS)))
+general_table = pd.DataFrame()
+if cfg.GENERAL_TASKS:
+    general_table = general.compare(model, tokenizer, cfg.GENERAL_TASKS, judge=general.judge_from_environment())
+    artefacts.save(out / artefacts.GENERAL, general_table[general.COLUMNS], index=False)
+    print(general.reading(general_table))
+    display(tables.japanese(general_table[general.COLUMNS].set_index("task")))
+else:
+    print("GENERAL_TASKS が 0 なので、この節は飛ばします。")
+
+# %% [markdown]
+# ## 9. レポートを保存する
 # 表とグラフを 1 つの HTML ファイル (`report.html`) にまとめます。Jupyter がなくてもブラウザで開けて、人に渡すこともできます。
 
 # %%
@@ -344,10 +373,13 @@ if len(style):
     sections[f"口調 (「{ending}」で終わる答え)"] = [tables.japanese(style)]
 if len(numeric):
     sections["数の答え"] = [tables.japanese(numeric), tables.japanese(breakdown), numeric_figure]
+if len(general_table):
+    sections["一般的な日本語の力 (ELYZA-tasks-100)"] = [general.reading(general_table),
+                                                       tables.japanese(general_table[general.COLUMNS].set_index("task"))]
 print(f"保存しました: {report.write(out / artefacts.REPORT, '学習前と学習後の比較', sections)}")
 
 # %% [markdown]
-# ## 9. 自分で質問してみる
+# ## 10. 自分で質問してみる
 # 質問を入力すると、学習前と学習後の答えを並べて表示します (ipywidgets がない環境では、入力欄が順に出る形になります。「終了」で終わります)。
 
 # %%
@@ -357,7 +389,7 @@ chat.box(model, tokenizer, **generate_kwargs)
 
 # %% [markdown]
 # ## まとめと次のステップ
-# - エポックごとに採点して使うアダプターを選び、学習前と学習後の答えを train / heldout / control ごとに採点して、`comparison.csv`・`summary.csv`・`report.html` に保存しました。
+# - エポックごとに採点して使うアダプターを選び、学習前と学習後の答えを train / heldout / control ごとに採点して、`comparison.csv`・`summary.csv`・`report.html` に保存しました。ELYZA-tasks-100 で、一般的な日本語の力が学習の前後でどう変わったかも `general.csv` に残しました。
 # - heldout が低いときは、言い回しを増やしたデータで学習し直すと改善します。control に leaked が出たら、エポック数を減らすか学習率を下げるか、02 の `GENERAL_ROWS` (混ぜる一般的な質問) を増やしてください。
 # - 小さなモデルほど、学習した答えが関係ない質問に紛れ込みやすく、元の知識も崩れやすくなります (本物の Gemma 3 270M で測った結果は README にあります)。
 # - control の正解率が学習前より下がったら、元の知識を少し忘れています (練習用モデルでは 5 問のうち 1 問、たとえば「富士山の高さ」が 3376 メートルに崩れることがあります)。学習したデータに似た種類の質問ほど影響を受けます。
