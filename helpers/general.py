@@ -25,7 +25,10 @@ COLUMNS = ["task", "input", "reference", "before", "after", "perplexity_before",
 MAX_NEW_TOKENS = 256  # the tasks ask for lists, stories, explanations: longer answers than a fact
 JUDGE = ("JUDGE_BASE_URL", "JUDGE_MODEL", "JUDGE_API_KEY")
 # The judge's instructions, in the way ELYZA-tasks-100 is graded: the task, its reference answer and grading notes.
-JUDGE_PROMPT = """次の問題への回答を、採点基準に従って 1〜5 の整数で採点してください。
+JUDGE_PROMPT = """次の問題への回答を 1〜5 の整数で採点してください。
+5: 正確で、指示どおりで、役に立つ。4: おおむね良いが小さな問題がある。3: 部分的に正しい、または指示に一部従っていない。
+2: 誤りが多い、または指示にほとんど従っていない。1: 誤り、無関係、または日本語として不自然。
+そのうえで、下の採点基準 (この問題で見るところと減点) に従って点数を決めます。
 
 # 問題
 {input}
@@ -39,7 +42,7 @@ JUDGE_PROMPT = """次の問題への回答を、採点基準に従って 1〜5 �
 # 採点する回答
 {answer}
 
-点数 (1〜5 の整数) だけを答えてください。"""
+最後の行に「点数: 」に続けて 1〜5 の整数を 1 つだけ書いてください。"""
 
 
 def tasks(count: int, tokenizer=None, limit: int | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -68,7 +71,8 @@ def tasks(count: int, tokenizer=None, limit: int | None = None) -> tuple[pd.Data
 def compare(model, tokenizer, count: int, judge: "Judge | None" = None, answers: bool = True) -> pd.DataFrame:
     """`count` tasks with the adapter off (before) and on (after): the answers (unless `answers` is off),
     the reference answer's perplexity, and the judge's scores when a judge is given (otherwise empty)."""
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = (getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+             or tokenizer.model_max_length)
     table, passed = tasks(count, tokenizer, limit)
     if passed:
         print(f"このモデルが一度に読める {limit} トークンに、質問と模範解答が入らないので飛ばした問"
@@ -86,8 +90,9 @@ def compare(model, tokenizer, count: int, judge: "Judge | None" = None, answers:
             result[when] = (answer(model, tokenizer, prompts, max_new_tokens=new_tokens,
                                    progress=f"ELYZA-tasks-100 {label}") if answers else [""] * len(prompts))
     table = table.assign(**result)
-    for when in ("before", "after"):
-        table[f"judge_{when}"] = scored(judge, table, when) if judge and answers else None
+    judged = scored(judge, table) if judge and answers else {}
+    for when in ("before", "after"):  # empty cells without a judge (not "None" in the table and the CSV)
+        table[f"judge_{when}"] = ["" if s is None else s for s in judged.get(when, [None] * len(table))]
     return table[COLUMNS + ["eval_aspect"]]
 
 
@@ -107,10 +112,13 @@ def reading(table: pd.DataFrame) -> str:
     elif change < 0.5:
         line += "少し上がりました: 一般的な日本語の力が少し落ちています。"
     else:
-        line += "大きく上がりました: 一般的な日本語の力が落ちています (学習しすぎのサイン。エポック数か学習率を下げます)。"
-    judged = table[["judge_before", "judge_after"]].apply(pd.to_numeric, errors="coerce")
-    if judged.notna().any(axis=None):
-        line += f" 採点 (1〜5 の平均): {judged['judge_before'].mean():.2f} → {judged['judge_after'].mean():.2f}。"
+        line += ("大きく上がりました: 学習したデータの答え方に寄って、一般的な日本語の力が落ちています"
+                 " (短い答えだけを学習すると、長い文章の perplexity はそれだけでも上がります。答えの列も見て、"
+                 "崩れていればエポック数か学習率を下げます)。")
+    judged = table[["judge_before", "judge_after"]].apply(pd.to_numeric, errors="coerce").dropna()
+    if len(judged):  # the tasks scored both before and after
+        line += (f" 採点 (1〜5 の平均、両方採点できた {len(judged)} 問): {judged['judge_before'].mean():.2f}"
+                 f" → {judged['judge_after'].mean():.2f}。")
     return line
 
 
@@ -139,40 +147,47 @@ def judge_from_environment() -> "Judge | None":
     if not base_url:
         return None
     if not model:
-        raise TutorialError("JUDGE_BASE_URL はありますが JUDGE_MODEL がありません。採点に使うモデルの名前を、"
-                            "同じところ (Colab のシークレットか環境変数) に入れてください。")
+        print("JUDGE_BASE_URL はありますが JUDGE_MODEL がありません。採点に使うモデルの名前を、"
+              "同じところ (Colab のシークレットか環境変数) に入れてください。今回は採点なしで続けます。")
+        return None
     return Judge(base_url, model, key or "none")
 
 
 def score_of(text: str) -> int | None:
-    """The judge's score: the one number from 1 to 5 in its reply (full-width digits too), None otherwise."""
-    numbers = set(re.findall(r"\d+", unicodedata.normalize("NFKC", text)))
-    return int(numbers.pop()) if len(numbers) == 1 and numbers <= set("12345") else None
+    """The judge's score: after its last 「点数:」, else the one number in its reply; 1 to 5 (full-width too), else None."""
+    text = unicodedata.normalize("NFKC", text)
+    marked = re.findall(r"点数\s*:\s*(\d+)", text)
+    numbers = marked[-1:] or list(set(re.findall(r"\d+", text)))
+    return int(numbers[0]) if len(numbers) == 1 and numbers[0] in set("12345") else None
 
 
-def scored(judge: Judge, table: pd.DataFrame, when: str) -> list:
-    """The judge's score for each answer in column `when`; a fault is said in Japanese and leaves the rest empty."""
+def scored(judge: Judge, table: pd.DataFrame, columns=("before", "after")) -> dict[str, list]:
+    """The judge's score for each answer in `columns`; at the first fault, said once in Japanese, the rest stay None."""
     import openai
-    client = openai.OpenAI(base_url=judge.base_url, api_key=judge.api_key, timeout=120, max_retries=1)
+    client = openai.OpenAI(base_url=judge.base_url, api_key=judge.api_key, timeout=120, max_retries=3)
     where = f"採点用のモデル ({judge.base_url})"
     faults = {openai.AuthenticationError: f"{where} に API キーを断られました (401)。JUDGE_API_KEY を確かめてください。",
+              openai.NotFoundError: f"{where} に、JUDGE_MODEL のモデル ({judge.model}) がありません (404)。名前を確かめてください。",
+              openai.RateLimitError: f"{where} の回数の上限か混雑で断られました (429)。時間をおいて、もう一度実行してください。",
+              openai.APITimeoutError: f"{where} が時間内に答えませんでした。時間をおいて、もう一度実行してください。",
               openai.APIConnectionError: f"{where} につながりませんでした。JUDGE_BASE_URL とネット接続を確かめてください。",
-              openai.APIStatusError: f"{where} がエラーを返しました。JUDGE_MODEL ({judge.model}) の名前を確かめてください。"}
-    scores = []
-    for row in table.itertuples():
-        prompt = JUDGE_PROMPT.format(input=row.input, reference=row.reference, eval_aspect=row.eval_aspect,
-                                     answer=getattr(row, when))
-        try:
-            reply = client.chat.completions.create(model=judge.model, temperature=0,
-                                                   messages=[{"role": "user", "content": prompt}])
-        except tuple(faults) as exc:
-            kind = next(kind for kind in faults if isinstance(exc, kind))
-            code = f" (HTTP {exc.status_code})" if kind is openai.APIStatusError else ""
-            print(f"{faults[kind]}{code} 採点なしで続けます。")
-            return scores + [None] * (len(table) - len(scores))
-        text = (reply.choices[0].message.content or "") if reply.choices else ""
-        scores.append(score_of(text))
-        if scores[-1] is None:
-            print(f"問 {row.task} ({'学習前' if when == 'before' else '学習後'}): 採点用のモデルの答え「{text[:40]}」から"
-                  " 1〜5 の点数を読み取れなかったので、空欄にします。")
+              openai.APIStatusError: f"{where} がエラーを返しました。"}
+    scores = {when: [None] * len(table) for when in columns}
+    for i, row in enumerate(table.itertuples()):
+        for when in columns:
+            prompt = JUDGE_PROMPT.format(input=row.input, reference=row.reference, eval_aspect=row.eval_aspect,
+                                         answer=getattr(row, when))
+            try:
+                reply = client.chat.completions.create(model=judge.model, temperature=0,
+                                                       messages=[{"role": "user", "content": prompt}])
+            except tuple(faults) as exc:
+                kind = next(kind for kind in faults if isinstance(exc, kind))
+                code = f" (HTTP {exc.status_code})" if kind is openai.APIStatusError else ""
+                print(f"{faults[kind]}{code} 採点なしで続けます。")
+                return scores
+            text = (reply.choices[0].message.content or "") if reply.choices else ""
+            scores[when][i] = score_of(text)
+            if scores[when][i] is None:
+                print(f"問 {row.task} ({'学習前' if when == 'before' else '学習後'}): 採点用のモデルの答え「{text[:40]}」から"
+                      " 1〜5 の点数を読み取れなかったので、空欄にします。")
     return scores

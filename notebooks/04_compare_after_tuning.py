@@ -145,16 +145,16 @@ per_epoch = pd.DataFrame()
 if epochs and not data.is_text(splits):
     rows = data.first(splits["validation"], cfg.EVAL_ROWS)
     prompts, expected, _ = data.last_turns(rows)
-    general, general_expected = (part[:cfg.EVAL_ROWS] for part in data.general_questions(splits["train"]))  # 混ぜなかったもの
+    general_questions, general_expected = (part[:cfg.EVAL_ROWS] for part in data.general_questions(splits["train"]))  # 混ぜなかったもの
     own_answers = data.trained_answers(data.own_rows(splits["train"]))  # 自分のデータの答え (混ぜた一般的な行は除く)
     exact, leaks, general_ppl = {}, {}, {}
     for epoch, folder in tqdm(epochs.items(), desc="エポックごとの採点", unit="エポック"):
         model.load_adapter(folder, adapter_name=f"epoch-{epoch}")
         model.set_adapter(f"epoch-{epoch}")
-        answers = generation.answer(model, tokenizer, prompts + general, **generate_kwargs)
+        answers = generation.answer(model, tokenizer, prompts + general_questions, **generate_kwargs)
         exact[epoch] = sum(map(scores.exact_match, answers, expected)) / len(rows)
         leaks[epoch] = sum(bool(scores.leaked(a, own_answers, e, q)) for a, e, q in
-                           zip(answers[len(prompts):], general_expected, general)) / max(len(general), 1)
+                           zip(answers[len(prompts):], general_expected, general_questions)) / max(len(general_questions), 1)
         general_ppl[epoch] = generation.perplexity(model, tokenizer, data.general_text())  # 一般的な文章
         model.set_adapter("default")  # 03 のアダプター (models.load で重ねたもの)
         model.delete_adapter(f"epoch-{epoch}")
@@ -163,7 +163,7 @@ if epochs and not data.is_text(splits):
                  .rename_axis("epoch").join(history["validation_loss"]))
     recommended = checkpoints.recommended(per_epoch)
     print(f"おすすめ: epoch {recommended} (完全一致 {per_epoch.loc[recommended, 'exact_match']:.0%}、"
-          f"一般的な質問 {len(general)} 問への紛れ込み {per_epoch.loc[recommended, 'leak_rate']:.0%}、"
+          f"一般的な質問 {len(general_questions)} 問への紛れ込み {per_epoch.loc[recommended, 'leak_rate']:.0%}、"
           f"検証用の損失 {per_epoch.loc[recommended, 'validation_loss']:.3f})")
     epochs_figure = plots.per_epoch(per_epoch, recommended)
     artefacts.save(out / artefacts.EPOCHS_PLOT, epochs_figure)

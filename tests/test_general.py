@@ -55,7 +55,7 @@ def adapted(tiny_path):
 def test_an_adapter_that_changes_nothing_reads_as_no_change_and_one_trained_on_the_answers_as_a_fall(adapted, capsys):
     model, tokenizer = adapted
     same = general.compare(model, tokenizer, 3)
-    assert list(same.columns[:9]) == general.COLUMNS and same["judge_before"].isna().all()
+    assert list(same.columns[:9]) == general.COLUMNS and (same[["judge_before", "judge_after"]] == "").all(axis=None)
     assert same["perplexity_after"].tolist() == pytest.approx(same["perplexity_before"].tolist(), rel=1e-4)
     assert same["before"].tolist() == same["after"].tolist() and same["after"].str.len().gt(0).all()
     assert "ほぼ変わっていません" in general.reading(same)
@@ -85,7 +85,8 @@ class Stub:
         @app.post("/v1/chat/completions")
         async def complete(request: Request):
             if request.headers.get("authorization") != f"Bearer {KEY}":
-                return JSONResponse({"error": {"message": "bad key", "type": "invalid_request_error"}}, status_code=401)
+                return JSONResponse({"error": {"message": f"bad key {request.headers.get('authorization')}",  # echoed
+                                               "type": "invalid_request_error"}}, status_code=401)
             body = await request.json()
             if body["model"] != "judge-model":
                 return JSONResponse({"error": {"message": "no such model", "type": "invalid_request_error"}}, status_code=404)
@@ -118,33 +119,35 @@ def rows(count=2):
 def test_the_judge_scores_each_answer_with_the_tasks_grading_notes_over_http(stub, capsys):
     stub.reply, stub.prompts[:] = "4", []
     table = rows()
-    assert general.scored(stub.judge(), table, "after") == [4, 4]
+    assert general.scored(stub.judge(), table, ["after"]) == {"after": [4, 4]}
     assert len(stub.prompts) == 2 and table["eval_aspect"][0] in stub.prompts[0] and "別の答え" in stub.prompts[0]
-    stub.reply = "評価: ５点"  # full-width: read
-    assert general.scored(stub.judge(), rows(1), "before") == [5]
+    stub.reply = "1. 指示どおり。2. 正確。\n点数: ４"  # the marked line wins over the numbered reasons, full-width read
+    assert general.scored(stub.judge(), rows(1), ["before"])["before"] == [4]
     stub.reply = "とても良い回答です。"  # no score: that answer left empty, said in Japanese
-    assert general.scored(stub.judge(), rows(), "before") == [None, None]
+    assert general.scored(stub.judge(), rows(), ["before"])["before"] == [None, None]
     assert "点数を読み取れなかった" in capsys.readouterr().out
-    stub.reply = "3 か 4 です"  # two numbers: no score
-    assert general.scored(stub.judge(), rows(1), "before") == [None]
+    stub.reply = "3 か 4 です"  # two numbers, no mark: no score
+    assert general.scored(stub.judge(), rows(1), ["before"])["before"] == [None]
     stub.reply = "4"
 
 
 @pytest.mark.parametrize("fault, said", [("key", "API キーを断られました (401)"), ("network", "つながりませんでした"),
-                                         ("model", "JUDGE_MODEL (other-model) の名前を確かめてください。 (HTTP 404)")])
-def test_a_failing_judge_is_said_in_japanese_and_leaves_the_scores_empty(stub, capsys, fault, said):
+                                         ("model", "JUDGE_MODEL のモデル (other-model) がありません (404)")])
+def test_a_failing_judge_is_said_once_in_japanese_and_leaves_the_scores_empty(stub, capsys, fault, said):
     judge = {"key": stub.judge(key="sk-wrong-key-456"), "network": stub.judge(port=free_port()),
              "model": stub.judge(model="other-model")}[fault]
-    assert general.scored(judge, rows(3), "after") == [None, None, None]
+    assert general.scored(judge, rows(3)) == {"before": [None] * 3, "after": [None] * 3}
     printed = capsys.readouterr().out
-    assert said in printed and "採点なしで続けます" in printed and "sk-" not in printed
+    assert said in printed and printed.count("採点なしで続けます") == 1
+    assert "sk-wrong-key-456" not in printed  # the stub echoes the key it got: it must not reach the output
 
 
 def test_the_judge_comes_from_the_environment_and_its_key_is_never_shown(stub, adapted, monkeypatch, capsys):
+    for name in general.JUDGE:
+        monkeypatch.delenv(name, raising=False)
     assert general.judge_from_environment() is None  # none set: no judge, nothing asked
     monkeypatch.setenv("JUDGE_BASE_URL", stub.judge().base_url)
-    with pytest.raises(TutorialError, match="JUDGE_MODEL"):
-        general.judge_from_environment()
+    assert general.judge_from_environment() is None and "JUDGE_MODEL がありません" in capsys.readouterr().out
     monkeypatch.setenv("JUDGE_MODEL", "judge-model")
     monkeypatch.setenv("JUDGE_API_KEY", KEY)
     judge = general.judge_from_environment()
@@ -152,7 +155,7 @@ def test_the_judge_comes_from_the_environment_and_its_key_is_never_shown(stub, a
     model, tokenizer = adapted
     table = general.compare(model, tokenizer, 2, judge=judge)
     assert table["judge_before"].tolist() == [4, 4] and table["judge_after"].tolist() == [4, 4]
-    assert "採点 (1〜5 の平均): 4.00 → 4.00" in general.reading(table)
+    assert "採点 (1〜5 の平均、両方採点できた 2 問): 4.00 → 4.00" in general.reading(table)
     assert KEY not in capsys.readouterr().out + table.to_csv() + json.dumps(general.reading(table))
 
 
