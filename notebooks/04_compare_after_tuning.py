@@ -339,7 +339,7 @@ else:
 
 # %%
 # @title 一般的な力の設定 (既定のままで OK・セルは実行)
-# @markdown **GENERAL_TASKS**: ELYZA-tasks-100 の何問で比べるか。0 なら測りません。ふつうは 5〜20。多いほど確かになり、時間がかかります (T4 で 10 問 1〜2 分の見込み)。
+# @markdown **GENERAL_TASKS**: ELYZA-tasks-100 の何問で比べるか。0 なら測りません。ふつうは 5〜20。多いほど確かになり、時間がかかります (T4 での時間はまだ測っていません)。
 GENERAL_TASKS = 10  # @param {type:"integer"}
 
 from helpers import general
