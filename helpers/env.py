@@ -137,6 +137,16 @@ def locate(path: str | Path) -> Path:
                            else "\nファイル名のつづりと、ノートブックのフォルダ (notebooks/) からの相対パスを確かめてください。"))
 
 
+def secret(name: str) -> str:
+    """A secret from Colab's secrets (the key icon, where this notebook may read it), else the environment; "" if unset."""
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+        found = userdata.get(name)
+    except Exception:  # not in Colab, not set, or this notebook not given access
+        found = None
+    return (found or os.environ.get(name, "")).strip()
+
+
 def prepare_cpu() -> None:
     """On CPU, flush denormals: tiny-model training gets several times faster."""
     if not torch.cuda.is_available():

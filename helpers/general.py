@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import sys
 import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import REPO_ROOT
+from .env import secret
 from .errors import TutorialError
 from .generation import answer, answer_perplexity
 from .prompts import prompt_ids, qa_messages, training_example
@@ -130,20 +129,9 @@ class Judge:
     api_key: str = field(repr=False)
 
 
-def _secret(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value and "google.colab" in sys.modules:  # Colab's secrets (the key icon on the left)
-        try:
-            from google.colab import userdata
-            value = (userdata.get(name) or "").strip()
-        except Exception:  # not set, or this notebook not given access
-            value = ""
-    return value
-
-
 def judge_from_environment() -> "Judge | None":
     """The judge named by JUDGE_BASE_URL / JUDGE_MODEL / JUDGE_API_KEY (environment, or Colab's secrets); None if unset."""
-    base_url, model, key = (_secret(name) for name in JUDGE)
+    base_url, model, key = (secret(name) for name in JUDGE)
     if not base_url:
         return None
     if not model:

@@ -1,12 +1,12 @@
 """Keep the tuned model safe and shareable: sizes, a merged copy, a model card, a Hub upload."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from .artefacts import save
+from .env import secret
 from .errors import TutorialError
 
 
@@ -70,13 +70,8 @@ def _markdown(table: pd.DataFrame) -> str:
 
 def token() -> str:
     """A Hugging Face token from Colab secrets (HF_TOKEN), the environment, or a saved login; never printed."""
-    try:
-        from google.colab import userdata  # type: ignore[import-not-found]
-        found = userdata.get("HF_TOKEN")
-    except Exception:
-        found = None
     from huggingface_hub import get_token
-    found = found or os.environ.get("HF_TOKEN") or get_token()
+    found = secret("HF_TOKEN") or get_token()
     if not found:
         raise TutorialError("Hugging Face のトークンが見つかりません。Colab なら左の鍵のアイコン (シークレット) に HF_TOKEN を"
                             "登録してノートブックからのアクセスを許可するか、`huggingface_hub.notebook_login()` でログインしてください。"
