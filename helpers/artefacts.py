@@ -229,6 +229,7 @@ class Run:
     started: str = ""  # when this folder's training began: tells apart trainings of one run (RESUME off)
 
 
+@japanese_errors("チェックポイントのフォルダの準備")  # a read-only or full output folder: what to do, in Japanese
 def start_run(out: Path, settings: dict, resume: bool = True) -> Run:
     """The run of 03's settings and 02's data, and its folder `checkpoints/<run>/`. Other runs are
     kept and listed with how to delete them; with `resume` off an existing folder of this run is

@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import Problem
+
 REQUIRED = ["instruction", "output"]
 OPTIONAL = ["input"]
 ENCODINGS = [("utf-8-sig", "UTF-8"), ("cp932", "Shift_JIS (CP932)")]
-
-
-@dataclass
-class Problem:
-    row: int
-    column: str
-    problem: str
-    fix: str
 
 
 @dataclass
@@ -53,7 +47,7 @@ class CsvReport:
             for column in REQUIRED:
                 lengths = pd.Series([len(r[column]) for r in self.rows])
                 lines.append(f"  {column} の文字数: 最小 {lengths.min()}, 平均 {lengths.mean():.1f}, 最大 {lengths.max()}")
-        lines += [f"  - {p.row} 行目 [{p.column}] {p.problem} → {p.fix}" for p in self.problems]
+        lines += [f"  {problem}" for problem in self.problems]
         return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import csv
 import functools
 import io
 import json
@@ -23,7 +24,8 @@ from datasets.exceptions import DatasetGenerationError
 
 from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
-from .errors import TutorialError
+from .errors import (Problem, TutorialError, japanese_errors, list_dropped, offline, refuse, rows_text,
+                     transport_errors)
 from .models import CHOICES
 from .processes import is_writer
 from .prompts import qa_messages, row_messages
@@ -45,17 +47,17 @@ def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
     Strict (default): any problem refuses the file, listing them all. Lenient: the good rows are
     kept and every excluded row is listed with the reason.
     """
-    report = csvfile.check(locate(path))
+    path = locate(path)
+    if path.suffix.lower() in FILE_TYPES - {".csv"}:
+        raise _wrong_source("csv", path)
+    report = csvfile.check(path)
     print(report.describe().splitlines()[0])
     for note in report.notes:
         print(f"  ・{note}")
     if report.problems and (report.fatal or not lenient):
         raise TutorialError(f"{report.path.name} に {len(report.problems)} 件の問題があります "
-                            "(行番号は表計算ソフトで見える番号です):\n"
-                            + "\n".join(f"- {p.row} 行目 [{p.column}] {p.problem} → {p.fix}" for p in report.problems))
-    if report.problems:
-        print(f"lenient モード: 次の {len({p.row for p in report.problems})} 行を除きました。")
-        print(report.table().to_string(index=False))
+                            f"(行番号は{SPREADSHEET}):\n" + "\n".join(map(str, report.problems)))
+    list_dropped(f"{report.path.name} (lenient モード)", report.problems, SPREADSHEET)
     rows = [{k: r[k] for k in ("instruction", "input", "output")} for r in report.rows]
     return _pairs(_some(Dataset.from_list(rows), report.path.name), input="input")
 
@@ -124,38 +126,94 @@ def _as_text(value):
     return json.dumps(value) if isinstance(value, (bool, int, float)) else value
 
 
-def _local(path: Path) -> Dataset:
-    """A local file with every cell read as written: JSON numbers and CSV cells (`007`) stay text."""
-    if path.stat().st_size == 0:
-        raise TutorialError(f"{path} は空のファイルです。データの行を書いてから、もう一度実行してください。")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":  # typed columns, nothing to guess
-        return load_dataset("parquet", data_files=str(path), split="train")
-    if suffix == ".csv":  # UTF-8 (with or without BOM) or Shift_JIS, as 02's own CSV reader
-        text, _ = csvfile._decode(path.read_bytes())
-        return Dataset.from_pandas(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False))
+SPREADSHEET = "表計算ソフトで見える番号"
+NUMBERING = {".jsonl": "ファイルの行番号", ".json": "ファイルの中の順番 (1 始まり)", ".csv": SPREADSHEET,
+             ".parquet": "先頭から数えた順番 (1 始まり)"}
+HUB_NUMBERING = "先頭から数えた順番 (1 始まり。Python の dataset[i] は i+1 行目)"
+
+
+def _no_split(path: Path, split: str, splits: list[str] = ()) -> None:
+    """HUB_SPLIT names a part of a Hub data set; a local file has none (or only the ones in `splits`)."""
+    if split in ("", "train") and not splits:
+        return
+    if splits:
+        raise refuse("HUB_SPLIT", split, f"{path.name} の区分 (split) は {' / '.join(splits)} です",
+                     "HUB_SPLIT にそのどれかを書いてください")
+    raise refuse("HUB_SPLIT", split, f"ローカルのファイル {path.name} には区分 (split) がありません",
+                 "HUB_SPLIT を train (既定) に戻すか、使いたい区分だけを入れたファイルを指定してください")
+
+
+def _records(path: Path, split: str) -> tuple[list[dict], list[int]]:
+    """A .json / .jsonl file's records and their numbers (.jsonl: the line; .json: the place in its list)."""
     text = path.read_text(encoding="utf-8-sig")
-    records, number = [], 0
+    records, numbers, number = [], [], 0
     try:
-        if suffix == ".json":
+        if path.suffix.lower() == ".json":
             records = json.loads(text)
         else:
             for number, line in enumerate(text.splitlines(), start=1):
                 if line.strip():
                     records.append(json.loads(line))
+                    numbers.append(number)
     except json.JSONDecodeError as exc:
-        where = f"{number} 行目" if suffix == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
+        where = f"{number} 行目" if path.suffix.lower() == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
         raise TutorialError(f"{path.name} の {where} が JSON として読めません ({exc.msg})。その行を直してください"
                             " (.jsonl は 1 行に 1 つの {...})。") from exc
-    if isinstance(records, dict):  # {"data": [...]} and the like
-        records = next((value for value in records.values() if isinstance(value, list)), [records])
+    if isinstance(records, dict):  # {"train": [...], "test": [...]}, {"data": [...]}, or one record
+        parts = [key for key, value in records.items() if isinstance(value, list)]
+        if split in parts:
+            records = records[split]
+        elif len(parts) == 1 and split in ("", "train"):
+            records = records[parts[0]]
+        else:
+            _no_split(path, split, parts)
+            records = [records]
+    elif path.suffix.lower() == ".json":
+        _no_split(path, split)
     if not all(isinstance(record, dict) for record in records):
         raise TutorialError(f"{path.name} の各行は {{\"列名\": 値, ...}} の形にしてください。")
-    return Dataset.from_list([_as_text(record) for record in records])
+    return records, numbers or list(range(1, len(records) + 1))
 
 
-def _load(dataset_id: str, split: str) -> Dataset:
-    """A Hub data set, or a local .json/.jsonl/.csv/.parquet file (read by `_local`)."""
+def _csv(path: Path) -> tuple[Dataset, list[Problem]]:
+    """A CSV read as a spreadsheet shows it: every row numbered as there, blank ones kept (then listed as dropped)."""
+    text, _ = csvfile._decode(path.read_bytes())
+    header, *rows = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise TutorialError(f"{path.name} の 1 行目 (見出し) に、同じ名前の列 {twice} が 2 つ以上あります。列の名前を変えてください。")
+    kept, problems = [], []
+    for number, cells in enumerate(rows, start=2):
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            problems.append(Problem(number, "", f"セルが {len(cells)} 個あり、見出しの {len(header)} 個より多いです",
+                                    "コンマ (,) を含むセルは、セル全体を \"\" で囲んでください"))
+            continue
+        kept.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))) | {"_row": number})
+    columns = {name: [row[name] for row in kept] for name in header} | {"_row": [row["_row"] for row in kept]}
+    return Dataset.from_dict(columns, features=Features({name: Value("string") for name in header} | {"_row": Value("int64")})), problems
+
+
+def _local(path: Path, split: str) -> tuple[Dataset, list[Problem]]:
+    """A local file with every cell read as written (JSON numbers and CSV cells such as `007` stay text), each
+    row's number in a `_row` column, and the rows the file's own format could not hold."""
+    if path.stat().st_size == 0:
+        raise TutorialError(f"{path} は空のファイルです。データの行を書いてから、もう一度実行してください。")
+    suffix = path.suffix.lower()
+    if suffix != ".json":  # a .json file may hold its splits as {"train": [...], "test": [...]}: `_records`
+        _no_split(path, split)
+    if suffix == ".parquet":  # typed columns, nothing to guess
+        dataset = load_dataset("parquet", data_files=str(path), split="train")
+        return dataset.add_column("_row", list(range(1, len(dataset) + 1))), []
+    if suffix == ".csv":  # UTF-8 (with or without BOM) or Shift_JIS, as 02's own CSV reader
+        return _csv(path)
+    records, numbers = _records(path, split)
+    columns = list(dict.fromkeys(key for record in records for key in record))  # every record's fields, not the first's
+    return Dataset.from_dict({c: [_as_text(r.get(c)) for r in records] for c in columns} | {"_row": numbers}), []
+
+
+def _load(dataset_id: str, split: str) -> tuple[Dataset, str, list[Problem]]:
+    """A Hub data set or a local .json/.jsonl/.csv/.parquet file (read by `_local`), each row's number in a
+    `_row` column; how those numbers count; and the rows that could not be read."""
     local = Path(dataset_id).suffix.lower() in FILE_TYPES
     if local:
         dataset_id = str(locate(dataset_id))
@@ -163,8 +221,14 @@ def _load(dataset_id: str, split: str) -> Dataset:
         raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
                             "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
     try:
-        return _local(Path(dataset_id)) if local else load_dataset(dataset_id, split=split)
-    except (ConnectionError, OSError, ValueError, DatasetGenerationError) as exc:
+        if local:
+            dataset, problems = _local(Path(dataset_id), split)
+            return dataset, NUMBERING[Path(dataset_id).suffix.lower()], problems
+        dataset = load_dataset(dataset_id, split=split)
+        return dataset.add_column("_row", list(range(1, len(dataset) + 1))), HUB_NUMBERING, []
+    except (ConnectionError, *transport_errors()) as exc:  # a download cut halfway
+        raise TutorialError(f"{offline(f'データセット {dataset_id!r} の読み込み')}\n(元のエラー: {type(exc).__name__}: {exc})") from exc
+    except (OSError, ValueError, DatasetGenerationError) as exc:
         if local:
             raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
                                 f"({Path(dataset_id).suffix}) の形式どおりかを確かめてください (元のエラー: {str(exc).splitlines()[0]})") from exc
@@ -173,17 +237,20 @@ def _load(dataset_id: str, split: str) -> Dataset:
 
 
 def _take(dataset: Dataset, limit: int, seed: int) -> Dataset:
-    """A reproducible random subset of `limit` rows (all rows when `limit` is 0)."""
-    return dataset.shuffle(seed=seed).select(range(limit)) if limit and limit < len(dataset) else dataset
+    """A reproducible random subset of `limit` rows (all rows when `limit` is 0), saying so."""
+    if not limit or limit >= len(dataset):
+        return dataset
+    print(f"ROW_LIMIT = {limit}: 使える {len(dataset)} 行から {limit} 行を選びました (SEED で毎回同じ行)。全部使うなら ROW_LIMIT を 0 にします。")
+    return dataset.shuffle(seed=seed).select(range(limit))
 
 
-def _report(excluded: list[tuple[int, str]], what: str) -> None:
-    if excluded:
-        print(f"{what}: {len(excluded)} 行を除きました (元のデータの行番号、0 始まり):")
-        for row, reason in excluded[:20]:
-            print(f"  {row} 行目: {reason}")
-        if len(excluded) > 20:
-            print(f"  … ほか {len(excluded) - 20} 行")
+def _missing(value, column: str, row: int) -> Problem | None:
+    """Why a cell holds no question or answer (absent, empty, only spaces), or None when it has text."""
+    if value is None:
+        return Problem(row, column, "値がありません (その列がない行か、null)", "値を入れるか、行を削除してください")
+    if not str(value).strip():
+        return Problem(row, column, "空白しかありません" if str(value) else "空です", "値を入れるか、行を削除してください")
+    return None
 
 
 def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruction",
@@ -192,27 +259,29 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     """A Hub data set (or a local .json/.jsonl/.csv/.parquet file) mapped to instruction/output.
 
     `drop_if` ("column == value") removes rows; `limit` > 0 keeps a reproducible random subset.
-    Rows with an empty instruction or output are removed and listed.
+    Every row left out (no question or answer, the condition, unreadable) is listed with its number and why.
     """
-    dataset = _load(dataset_id, split)
+    dataset, numbering, dropped = _load(dataset_id, split)
     condition = parse_condition(drop_if) if drop_if.strip() else None
     wanted = [instruction, output] + [c for c in (input, condition and condition[0]) if c]
     missing = [name for name in wanted if name not in dataset.column_names]
+    if missing and layout(dataset.column_names) in FORMATS:
+        raise _wrong_source("hub", Path(dataset_id), dataset.column_names)
     if missing:
-        raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {dataset.column_names}。"
+        raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {_columns(dataset)}。"
                             "フォームの列名を直してください。")
-    dataset = dataset.add_column("_row", list(range(len(dataset))))  # original row numbers for reports
-    if condition:
-        column, test = condition
-        before = len(dataset)
-        dataset = dataset.filter(lambda row: not test(row[column]))
-        print(f"条件「{drop_if}」に当てはまる {before - len(dataset)} 行を除きました。")
-    dataset = _pairs(dataset, instruction, output, input)
-    empty = [row["_row"] for row in dataset if not row["instruction"] or not row["output"]]
-    _report([(row, "instruction か output が空") for row in empty], "使えない行")
-    if empty:
-        dataset = dataset.filter(lambda row: row["instruction"] != "" and row["output"] != "")
-    return _some(_take(dataset, limit, seed).remove_columns("_row"), dataset_id)
+    for row in dataset.select_columns(wanted + ["_row"]):
+        if condition and condition[1](row[condition[0]]):
+            dropped.append(Problem(row["_row"], condition[0], f"条件 DROP_IF「{drop_if}」に当てはまります",
+                                   "使うなら DROP_IF を空にするか、条件を変えてください"))
+        elif all(_missing(row[c], c, 0) for c in wanted if c != "_row"):
+            dropped.append(Problem(row["_row"], "", "空の行です", "行を削除してください"))
+        else:
+            dropped += [problem for c in (instruction, output) if (problem := _missing(row[c], c, row["_row"]))]
+    list_dropped(Path(dataset_id).name, dropped, numbering)
+    gone = {problem.row for problem in dropped}
+    dataset = dataset.filter(lambda row: row["_row"] not in gone)
+    return _some(_take(_pairs(dataset, instruction, output, input), limit, seed).remove_columns("_row"), dataset_id)
 
 
 # Field names of the two conversation layouts on the Hub: OpenAI-style `messages` and ShareGPT.
@@ -222,6 +291,43 @@ FORMATS = {
     "sharegpt": dict(column="conversations", role_key="from", content_key="value",
                      user="human", assistant="gpt", system="system"),
 }
+
+
+def layout(columns: list[str]) -> str | None:
+    """What a file's columns hold: "messages" or "sharegpt" (conversations), "pairs" (instruction/output), else None."""
+    found = next((name for name, spec in FORMATS.items() if spec["column"] in columns), None)
+    return found or ("pairs" if {"instruction", "output"} <= set(columns) else None)
+
+
+def _columns(dataset: Dataset) -> list[str]:
+    return [c for c in dataset.column_names if c != "_row"]
+
+
+def _wrong_source(source: str, path: Path, columns: list[str] | None = None) -> TutorialError:
+    """`path` given to the wrong SOURCE: what the file is, and which SOURCE (and field) reads it."""
+    suffix = path.suffix.lower()
+    if columns is None and suffix in FILE_TYPES - {".csv"}:
+        columns = _columns(_load(str(path), "train")[0])
+    kind = ("csv" if suffix == ".csv" and source != "hub" else layout(columns) if columns is not None else
+            "text" if suffix in (".txt", ".md") else None)
+    what, fix = {
+        "messages": ("OpenAI 形式 (列 messages) の会話のデータ",
+                     f'SOURCE を conversations に、CONVERSATION_FORMAT を messages にして、CONVERSATIONS に {path.name} を書いてください'),
+        "sharegpt": ("ShareGPT 形式 (列 conversations) の会話のデータ",
+                     f'SOURCE を conversations に、CONVERSATION_FORMAT を sharegpt にして、CONVERSATIONS に {path.name} を書いてください'),
+        "pairs": ("質問と答え (列 instruction / output) のデータ",
+                  f"SOURCE を hub にして、DATASET_ID に {path.name} を書いてください (Hub のデータセットでなくても、ローカルのファイルを読めます)"),
+        "csv": ("CSV のファイル", f"SOURCE を csv にして、CSV_PATH に {path.name} を書いてください"),
+        "text": ("ただの文章のファイル", f"SOURCE を text にして、TEXT_PATH に {path.name} を書いてください"),
+    }.get(kind, (f"列 {columns} のデータ" if columns else f"{suffix or '拡張子のない'} のファイル",
+                 f"質問と答えの列があるなら、SOURCE を hub にして DATASET_ID に {path.name} を、"
+                 "INSTRUCTION_COLUMN / OUTPUT_COLUMN にその列名を書いてください"))
+    reason = f"{path.name} は {what}です ({source} が読むのは、{SOURCE_READS[source]})"
+    return refuse("SOURCE", source, reason, fix)
+
+
+SOURCE_READS = {"csv": "instruction,output の見出しの CSV", "hub": "質問と答えの列があるデータ",
+                "conversations": "会話の列があるデータ", "text": "ただの文章 (.txt)"}
 
 
 def load_conversations(dataset_id: str, split: str = "train", format: str = "messages", limit: int = 0,
@@ -235,63 +341,87 @@ def load_conversations(dataset_id: str, split: str = "train", format: str = "mes
     if format not in FORMATS:
         raise TutorialError(f"会話の形式「{format}」は {' / '.join(FORMATS)} のどちらかにしてください。")
     spec = FORMATS[format] | {key: value for key, value in names.items() if value}
-    dataset = _load(dataset_id, split)
+    dataset, numbering, dropped = _load(dataset_id, split)
     if spec["column"] not in dataset.column_names:
-        raise TutorialError(f"{dataset_id} に会話の列「{spec['column']}」がありません。ある列: {dataset.column_names}。"
+        found = layout(dataset.column_names)
+        if found in FORMATS and not names.get("column"):
+            raise refuse("CONVERSATION_FORMAT", format, f"{Path(dataset_id).name} は {found} 形式の会話のデータです "
+                         f"(列 {FORMATS[found]['column']})", f"CONVERSATION_FORMAT を {found} にしてください")
+        if found == "pairs":
+            raise _wrong_source("conversations", Path(dataset_id), dataset.column_names)
+        raise TutorialError(f"{dataset_id} に会話の列「{spec['column']}」がありません。ある列: {_columns(dataset)}。"
                             "フォームの会話の列名 (OpenAI 形式は messages、ShareGPT 形式は conversations) を直してください。")
     roles = {spec["user"]: "user", spec["assistant"]: "assistant", spec["system"]: "system"}
-    kept, excluded, trimmed = [], [], 0
-    for number, turns in enumerate(dataset[spec["column"]]):
+    kept, trimmed = [], []
+    for number, turns in zip(dataset["_row"], dataset[spec["column"]]):
         try:
             messages = _conversation(turns, spec, roles)
         except ValueError as problem:
-            excluded.append((number, str(problem)))
+            dropped.append(Problem(number, spec["column"], *problem.args))
             continue
         last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        trimmed += last + 1 < len(messages)
-        kept.append({"messages": messages[:last + 1], "_row": number})
-    _report(excluded, "使えない会話")
+        if last + 1 < len(messages):
+            trimmed.append(number)
+        kept.append({"messages": messages[:last + 1]})
+    list_dropped(Path(dataset_id).name, dropped, numbering)
     if trimmed:
-        print(f"{trimmed} 行は最後の答えのあとに発言が続いていたので、最後の答えまでを使います。")
+        print(f"次の {len(trimmed)} 行は最後の答えのあとに発言が続いていたので、最後の答えまでを使います"
+              f" (行番号は{numbering}): {rows_text(trimmed)} 行目")
     if not kept:
         raise TutorialError(f"{dataset_id} に使える会話が 1 つもありません。上の理由を見て、形式 (format) と"
                             "役割の名前 (USER_ROLE など) をデータに合わせてください。")
-    return _take(Dataset.from_list(kept), limit, seed).remove_columns("_row")
+    return _take(Dataset.from_list(kept), limit, seed)
 
 
 def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
-    """One row's turns as role/content dicts; ValueError (in Japanese) says why a row can't be used."""
+    """One row's turns as role/content dicts; ValueError(problem, fix) (in Japanese) says why a row can't be used."""
+    shape = f'[{{"{spec["role_key"]}": 役割, "{spec["content_key"]}": 内容}}, ...] の形にしてください'
+    if turns is None:
+        raise ValueError(f"「{spec['column']}」がありません (その列がない行か、null)", f"{shape} (いらない行なら削除)")
     if not isinstance(turns, list) or not turns:
-        raise ValueError("会話がメッセージのリストではありません")
+        raise ValueError("会話がメッセージのリストではありません", shape)
     messages = []
     for place, turn in enumerate(turns, start=1):
-        if not isinstance(turn, dict) or spec["role_key"] not in turn or spec["content_key"] not in turn:
-            keys = list(turn) if isinstance(turn, dict) else type(turn).__name__
+        if not isinstance(turn, dict) or turn.get(spec["role_key"]) is None or spec["content_key"] not in turn:
+            keys = [k for k, v in turn.items() if v is not None] if isinstance(turn, dict) else type(turn).__name__
             raise ValueError(f"{place} 番目のメッセージに「{spec['role_key']}」か「{spec['content_key']}」がありません "
-                             f"(あるのは {keys})。形式か ROLE_KEY / CONTENT_KEY を直してください")
+                             f"(あるのは {keys})", "形式 (CONVERSATION_FORMAT) か ROLE_KEY / CONTENT_KEY をデータに合わせてください")
         role, content = turn[spec["role_key"]], turn[spec["content_key"]]
         if isinstance(content, (list, dict)):
-            raise ValueError(f"{place} 番目のメッセージの内容が文字列ではありません (画像などを含む形式には対応していません)")
+            raise ValueError(f"{place} 番目のメッセージの内容が文字列ではありません (画像などを含む形式には対応していません)",
+                             "文字だけの会話にするか、行を削除してください")
         content = _text(content)  # a number is kept as its digits
         if role not in roles:
             raise ValueError(f"{place} 番目のメッセージの役割「{role}」が USER_ROLE / ASSISTANT_ROLE / SYSTEM_ROLE "
-                             f"({' / '.join(roles)}) のどれでもありません")
+                             f"({' / '.join(roles)}) のどれでもありません", "役割の名前 (USER_ROLE など) をデータに合わせてください")
         if not content:
-            raise ValueError(f"{place} 番目のメッセージ ({role}) が空です")
+            raise ValueError(f"{place} 番目のメッセージ ({role}) が空です", "内容を書くか、そのメッセージを削除してください")
         messages.append({"role": roles[role], "content": content})
     if not any(m["role"] == "assistant" for m in messages):
-        raise ValueError("assistant の答えがありません")
+        raise ValueError("assistant の答えがありません", "答えのメッセージを足すか、行を削除してください")
     first = next(m["role"] for m in messages if m["role"] != "system")
     if first != "user":
-        raise ValueError("最初の答えの前に user の発言がありません (会話は user の発言から始めてください)")
+        raise ValueError("最初の答えの前に user の発言がありません", "会話は user の発言から始めてください")
     return messages
 
 
 def load_text(path: str | Path) -> Dataset:
-    """A plain-text file as one row per paragraph (blank-line separated, or one per line)."""
+    """A plain-text file as one row per paragraph (blank-line separated, or one per line); a paragraph of
+    spaces alone (a full-width one, say) is no text, and is listed with its line."""
     path = locate(path)
+    if path.suffix.lower() in FILE_TYPES:
+        raise _wrong_source("text", path)
     text = path.read_text(encoding="utf-8-sig")
-    paragraphs = [p.strip() for p in (text.split("\n\n") if "\n\n" in text else text.splitlines()) if p.strip()]
+    separator = "\n\n" if "\n\n" in text else "\n"
+    paragraphs, blank, line = [], [], 1
+    for part in text.split(separator):
+        if part.strip():
+            paragraphs.append(part.strip())
+        elif part:
+            blank.append(Problem(line + part[:len(part) - len(part.lstrip("\n"))].count("\n"), "", "空白しかありません",
+                                 "文章を書くか、その行を削除してください"))
+        line += part.count("\n") + separator.count("\n")
+    list_dropped(path.name, blank, "ファイルの行番号")
     if len(paragraphs) < 2:
         raise TutorialError(f"{path.name} には段落が {len(paragraphs)} つしかありません。"
                             "検証用に分けられるよう、空行で区切った段落を 2 つ以上にしてください。")
@@ -397,6 +527,7 @@ def general_questions(train: Dataset) -> tuple[list[str], list[str]]:
     return [r["instruction"] for r in rows], [r["output"] for r in rows]
 
 
+@japanese_errors("02 の出力 (prepared/) の保存")
 def save_prepared(splits: DatasetDict, out: Path, settings: dict | None = None) -> Path:
     """`prepared/train.jsonl` and `validation.jsonl`, each written whole (see `artefacts`), and the
     MODEL and MAX_LENGTH they were checked with, which 03 then takes as its defaults."""
@@ -472,15 +603,16 @@ def main(argv: list[str]) -> int:
         print(f"{Path(argv[1]).name}: 調べられるのは {' / '.join(sorted(FILE_TYPES))} のファイルです。")
         return 1
     try:  # JSON lines / JSON / parquet: read as 02 reads them (pairs, or conversations by their column)
-        loaded = _load(argv[1], "train")
-        layout = next((name for name, spec in FORMATS.items() if spec["column"] in loaded.column_names), None)
-        rows = (load_conversations(argv[1], format=layout) if layout
+        loaded, _, unreadable = _load(argv[1], "train")
+        kind = layout(loaded.column_names)
+        rows = (load_conversations(argv[1], format=kind) if kind in FORMATS
                 else load_hub(argv[1], input="input" if "input" in loaded.column_names else ""))
     except TutorialError as problem:
         print(f"このままでは使えません: {problem}")
         return 1
-    print(f"{Path(argv[1]).name}: {layout or 'instruction/output'} の形式で、{len(loaded)} 行のうち使える行 {len(rows)}。")
-    if len(rows) < len(loaded):
+    total = len(loaded) + len({problem.row for problem in unreadable})
+    print(f"{Path(argv[1]).name}: {kind if kind in FORMATS else 'instruction/output'} の形式で、{total} 行のうち使える行 {len(rows)}。")
+    if len(rows) < total:
         print("このままでは使えない行があります。上の一覧の行を直してください (02 ではその行を除いて進みます)。")
         return 1
     print("使えます。")

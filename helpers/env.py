@@ -1,6 +1,7 @@
 """Where we run: Colab or local, which device, which precision, where outputs go."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 import torch
 
 from . import REPO_ROOT, TINY
-from .errors import TutorialError
+from .errors import TutorialError, japanese_errors
 
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"
@@ -95,7 +96,10 @@ def output_dir() -> Path:
         path = DRIVE_ROOT / DRIVE_FOLDER
     else:
         path = REPO_ROOT / "outputs"
-    path.mkdir(parents=True, exist_ok=True)
+    with japanese_errors(f"出力フォルダ {path} の準備"):
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):  # read-only: say so now, not when the first checkpoint is written
+            raise PermissionError(errno.EACCES, "書き込めません", str(path))
     return path
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,6 +14,51 @@ from safetensors import SafetensorError
 
 class TutorialError(RuntimeError):
     """An error whose message is meant for the learner (already in Japanese)."""
+
+
+@dataclass
+class Problem:
+    """Why one row of the learner's data can't be used: its number, the field, what is wrong, the fix."""
+    row: int
+    column: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"- {self.row} 行目{self.field} {self.problem} → {self.fix}"
+
+    @property
+    def field(self) -> str:
+        return f" [{self.column}]" if self.column else ""
+
+
+def rows_text(numbers) -> str:
+    """Row numbers as short ranges: 3, 5–7, 10."""
+    numbers, runs = sorted(set(numbers)), []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+
+
+def list_dropped(source: str, problems: list[Problem], numbering: str) -> None:
+    """Print every row left out of `source`, each with the field, the reason and the fix; rows that share
+    a reason on one line (a Hub data set may drop thousands), none left out as "…and N more"."""
+    if not problems:
+        return
+    print(f"{source}: 次の {len({p.row for p in problems})} 行を除きました (行番号は{numbering}):")
+    groups: dict[tuple, list[int]] = {}
+    for p in sorted(problems, key=lambda p: p.row):
+        groups.setdefault((p.field, p.problem, p.fix), []).append(p.row)
+    for (field, problem, fix), rows in groups.items():
+        print(f"  - {rows_text(rows)} 行目{field} {problem} → {fix}")
+
+
+def refuse(setting: str, value, reason: str, fix: str) -> TutorialError:
+    """The error for a form value that cannot apply here: which setting, why, and what to set instead."""
+    return TutorialError(f"{setting} = {value!r} は使えません: {reason}。{fix}")
 
 
 OOM_ADVICE = ("GPU のメモリが足りません。次のどれかを試してください (03 の学習なら、メモリの見積もりのセルが、このモデルで減る量の多い順に表示しています): "
@@ -53,20 +100,37 @@ def _advice(exc: OSError, what: str) -> str:
                 "利用申請 (gated) が必要なモデルは、申請が通ってから使えます。")
     if status is None and exc.errno is None and ("offline" in text or "connect" in text or "timed out" in text
                                                  or "resolve" in text):
-        return f"{what}: ネットワークに接続できません。インターネット接続を確認するか、ローカルのフォルダを指定してください。"
+        return offline(what)
     if exc.errno is not None and status is None:  # a local file problem
         return f"{what} の途中で、ファイル {exc.filename or ''} を扱えませんでした ({exc.strerror})。パスと、そのファイルがあるかを確かめてください。"
     return (f"{what} を読み込めませんでした: 見つかりません。ID のつづり (例: llm-jp/llm-jp-3.1-1.8b-instruct4) を確認してください。"
             "gated (利用申請が必要) なモデルは Hugging Face で申請し、ログインしてから使います。")
 
 
+def offline(what: str) -> str:
+    """Japanese advice for a network that was not there, or went away, while doing `what`."""
+    return (f"{what}: ネットワークに接続できません (または途中で切れました)。インターネット接続を確かめて、もう一度実行してください。"
+            "モデルやデータを読むだけなら、ローカルのフォルダやファイルも指定できます。")
+
+
+def transport_errors() -> tuple[type, ...]:
+    """The connection and timeout errors of httpx (huggingface_hub 1.x, Colab's) and httpx2 (2.x), where
+    loaded: neither is an OSError, so they would pass the OSError advice by."""
+    return tuple(sys.modules[name].TransportError for name in ("httpx", "httpx2") if name in sys.modules)
+
+
 @contextlib.contextmanager
 def japanese_errors(what: str = ""):
-    """Re-raise out-of-memory, file, disk and network errors met while doing `what` with Japanese advice."""
+    """Re-raise out-of-memory, file, disk and network errors met while doing `what` with Japanese advice
+    (also a decorator: every step that writes or uploads wears it)."""
     try:
         yield
+    except TutorialError:
+        raise  # already in Japanese (a step inside a step)
     except torch.cuda.OutOfMemoryError as exc:
         raise TutorialError(OOM_ADVICE) from exc
+    except transport_errors() as exc:
+        raise TutorialError(f"{offline(what)}\n(元のエラー: {type(exc).__name__}: {exc})") from exc
     except OSError as exc:
         text = str(exc)
         raise TutorialError(f"{_advice(exc, what)}\n(元のエラー: {text.splitlines()[0] if text else type(exc).__name__})") from exc

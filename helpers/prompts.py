@@ -24,7 +24,7 @@ import weakref
 
 from jinja2 import TemplateError
 
-from .errors import TutorialError
+from .errors import Problem, TutorialError, list_dropped
 
 IGNORE_INDEX = -100  # label value the loss ignores
 # For tokenizers without a chat template (base models). It ends the prompt with a newline rather than
@@ -234,13 +234,14 @@ def tokenize(dataset, tokenizer, max_length: int):
     nothing = [i for i, labels in enumerate(encoded["labels"]) if all(label == IGNORE_INDEX for label in labels)]
     if nothing:
         full = [len(_row_example(tokenizer, dataset[i], i)["input_ids"]) for i in nothing]
-        questions = [next(m["content"] for m in row_messages(dataset[i]) if m["role"] == "user") for i in nothing[:5]]
-        shown = "、".join(f"「{q[:20]}」" for q in questions) + (" ほか" if len(nothing) > 5 else "")
         if len(nothing) == len(encoded):
             raise TutorialError(f"MAX_LENGTH={max_length} では、{len(encoded)} 行すべてが答えの始まる前で切れてしまい、何も学習できません"
                                 f" (行の長さは {min(full)}〜{max(full)} トークン)。MAX_LENGTH を {max(full)} 以上にしてください。")
-        print(f"注意: {len(nothing)} / {len(encoded)} 行 (質問 {shown}) は答えの始まる前で切れるので、学習から除きます"
-              f" (その行の長さは {min(full)}〜{max(full)} トークン)。使うなら MAX_LENGTH を {max(full)} 以上にしてください。")
+        questions = [next(m["content"] for m in row_messages(dataset[i]) if m["role"] == "user") for i in nothing]
+        list_dropped(f"{dataset.split or 'データ'} ({len(encoded)} 行)", [
+            Problem(i + 1, "", f"質問「{question[:20]}」は {length} トークンで、答えの始まる前で切れるので、学習から除きます",
+                    f"使うなら MAX_LENGTH を {length} 以上にしてください") for i, question, length in zip(nothing, questions, full)],
+            "このデータの中の順番 (1 始まり)")
         dropped = set(nothing)
         encoded = encoded.select([i for i in range(len(encoded)) if i not in dropped])
     return encoded.remove_columns("truncated")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .artefacts import save
 from .env import secret
-from .errors import TutorialError
+from .errors import TutorialError, japanese_errors
 
 
 def merge(model, folder: Path, dtype) -> Path:
@@ -83,8 +83,9 @@ def push(folder: Path, repo_id: str, card: str, *, private: bool = True, hf_toke
     """Upload `folder` (with the card as README.md) to a model repo, private by default; the commit URL."""
     from huggingface_hub import HfApi
     save(Path(folder) / "README.md", card)
-    api = HfApi(token=hf_token or token())
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                               commit_message="Upload LoRA adapter from the llm-finetune-ja notebooks")
+    with japanese_errors(f"{repo_id} へのアップロード"):  # no network, a refused token: what to do, in Japanese
+        api = HfApi(token=hf_token or token())
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                                   commit_message="Upload LoRA adapter from the llm-finetune-ja notebooks")
     return str(getattr(commit, "commit_url", commit))

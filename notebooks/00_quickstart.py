@@ -176,12 +176,12 @@ args = TrainingArguments(output_dir=str(out), num_train_epochs=epochs, learning_
                          save_strategy="no", fp16=precision.fp16, bf16=precision.bf16,
                          logging_nan_inf_filter=False,  # NaN の損失も記録に残し、overflow.guard() が止められるように
                          use_cpu=precision.device == "cpu", seed=data.DEFAULT_SEED, report_to="none")
-trainer = Trainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
-                  data_collator=DataCollatorWithFlattening(separator_id=IGNORE_INDEX),  # 詰め物なしで行をつなぐ
-                  callbacks=[overflow.guard(), schedule.time_callback()])  # 数があふれたら止める、残り時間の表示
 env.prepare_cpu()
 print(f"{epochs} エポック学習します。")
-with japanese_errors("学習"):
+with japanese_errors("学習"):  # メモリ不足、書き込めない出力フォルダなどを、日本語の説明に
+    trainer = Trainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
+                      data_collator=DataCollatorWithFlattening(separator_id=IGNORE_INDEX),  # 詰め物なしで行をつなぐ
+                      callbacks=[overflow.guard(), schedule.time_callback()])  # 数があふれたら止める、残り時間の表示
     trainer.train()
 
 # %% [markdown]

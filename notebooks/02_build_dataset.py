@@ -91,7 +91,7 @@ dataset = splits = None
 # 読み込む前に、よくある壊れ方をすべて調べます: 答えが次の行に分かれている、空のセル、空白だけのセル、
 # 見出しのつづり違い、同じ行の重複、コンマを含む答えを `""` で囲み忘れた行。行番号は表計算ソフトで見える番号です。
 # - `LENIENT` がオフ (strict): 問題が 1 つでもあれば、すべての問題を表示して止まります。
-# - `LENIENT` がオン: 問題のない行だけを使い、除いた行とその理由を表で表示します。
+# - `LENIENT` がオン: 問題のない行だけを使い、除いた行をすべて、行番号と理由と直し方つきで表示します。
 #
 # アップロード前にパソコンで確かめることもできます: `python -m helpers.data check ファイル.csv`
 
@@ -120,13 +120,14 @@ report.table()
 # ## 2B. Hugging Face Hub のデータセット (`SOURCE = "hub"` のときだけ。csv のままなら開かなくて OK・セルは実行)
 # データセットの ID と、どの列が質問 (instruction)・補足 (input)・答え (output) かを指定します。
 # `DROP_IF` に「列名 == 値」と書くと、その行を除きます (例: `kunishou/hh-rlhf-49k-ja` の `ng_translation == 1`)。
-# 大きなデータセットは `ROW_LIMIT` 行だけを `SEED` で選びます (同じ SEED なら同じ行)。ローカルの `.jsonl` / `.csv` / `.parquet` のパスも使えます。
+# 大きなデータセットは `ROW_LIMIT` 行だけを `SEED` で選びます (同じ SEED なら同じ行)。ローカルの `.jsonl` / `.json` / `.csv` / `.parquet` のパスも使えます。
+# 使えずに除いた行 (質問か答えが空、`DROP_IF` に当てはまる、など) は、すべて行番号と理由を表示します。会話のデータを指定したときは、読み方 (`SOURCE`) を教えて止まります。
 
 # %%
 # @title Hub の設定 (SOURCE = "hub" のときだけ。csv のままなら開かなくて OK・セルは実行)
 # @markdown **DATASET_ID**: Hugging Face Hub のデータセットの ID (ローカルの .jsonl / .csv / .parquet のパスも可)。
 DATASET_ID = "kunishou/databricks-dolly-15k-ja"  # @param {type:"string"}
-# @markdown **HUB_SPLIT**: 使う split (データセットの中の区分。多くは train)。conversations でも使います。
+# @markdown **HUB_SPLIT**: 使う split (データセットの中の区分。多くは train)。conversations でも使います。ローカルのファイルには区分がないので train のままにします (.json の {"train": [...], "test": [...]} だけは、その名前で選べます)。
 HUB_SPLIT = "train"  # @param {type:"string"}
 # @markdown **INSTRUCTION_COLUMN**: 質問が入っている列の名前。
 INSTRUCTION_COLUMN = "instruction"  # @param {type:"string"}
@@ -256,8 +257,10 @@ if cfg.SOURCE == "arithmetic":
 # ## 3. 読み込んだデータを見る
 
 # %%
+from helpers.errors import refuse
+
 if dataset is None:
-    raise ValueError(f"SOURCE「{cfg.SOURCE}」は csv / hub / conversations / text / arithmetic のどれかにしてください。")
+    raise refuse("SOURCE", cfg.SOURCE, "その読み込み方はありません", "csv / hub / conversations / text / arithmetic のどれかにしてください")
 print(f"{cfg.SOURCE}: {len(dataset)} 行")
 if "messages" in dataset.column_names:  # 会話は 1 件目を発言ごとに表示
     display(pd.DataFrame(dataset[0]["messages"]))

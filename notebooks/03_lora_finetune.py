@@ -315,17 +315,17 @@ args = TrainingArguments(
     seed=cfg.SEED,
     report_to="none",
 )
-trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
-                  processing_class=tokenizer, data_collator=collator,
-                  callbacks=[overflow.guard(), checkpoints.save_callback(),
-                             schedule.time_callback()])
 print(checkpoints.footprint_note(trainable, tokenizer, args))
 checkpoint = checkpoints.resume_point(run.folder, resume=cfg.RESUME)
 if checkpoint:
     print(f"{checkpoint} から再開します。")
 env.prepare_cpu()
 tokens_before = checkpoints.tokens_seen(checkpoint)  # 再開したときは、再開してからの時間とトークン数で速さを出す
-with japanese_errors("学習"):
+with japanese_errors("学習"):  # メモリ不足、ディスクの空き不足、書き込めない出力フォルダなどを、日本語の説明に
+    trainer = Trainer(model=model, args=args, train_dataset=train_data, eval_dataset=validation_data,
+                      processing_class=tokenizer, data_collator=collator,
+                      callbacks=[overflow.guard(), checkpoints.save_callback(),
+                                 schedule.time_callback()])
     result = trainer.train(resume_from_checkpoint=checkpoint)
 runtime = result.metrics["train_runtime"]  # この実行の分だけ
 tokens = trainer.state.num_input_tokens_seen - tokens_before

@@ -192,8 +192,7 @@ print(card)
 
 # %%
 if cfg.PUSH_TO_HUB:
-    with japanese_errors(cfg.REPO_ID):
-        print("アップロードしました:", share.push(adapter_dir, cfg.REPO_ID, card, private=cfg.PRIVATE))
+    print("アップロードしました:", share.push(adapter_dir, cfg.REPO_ID, card, private=cfg.PRIVATE))
 else:
     print("PUSH_TO_HUB がオフなので、アップロードはしません。")
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 import pytest
 from datasets import Dataset
 
+import dropped
 import real_tokenizers
 from helpers import data, models, prompts, settings
 from helpers.env import REPO_ROOT
@@ -44,7 +45,7 @@ def test_hub_loader_maps_columns_and_reports_dropped_rows(local_hub_file, capsys
     assert dataset[1] == {"instruction": "質問1\n補足", "output": "答え1"}
     assert dataset[0] == {"instruction": "質問0", "output": "答え0"}
     printed = capsys.readouterr().out
-    assert "1 行を除きました" in printed and "10 行目: instruction か output が空" in printed
+    assert dropped.listed(printed) == {11: "[a] 空です → 値を入れるか、行を削除してください"}  # the file's line
 
 
 def test_hub_loader_limit_is_reproducible(local_hub_file):
@@ -180,7 +181,8 @@ def test_rows_are_reported_by_their_original_number_after_a_filter(tmp_path, cap
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     with pytest.raises(TutorialError, match="使える行が 1 行もありません"):  # nothing left: refused, not "success"
         data.load_hub(str(path), drop_if="flag == 1")
-    assert "  3 行目:" in capsys.readouterr().out
+    rows = dropped.listed(capsys.readouterr().out)
+    assert set(rows) == {1, 2, 3, 4} and "DROP_IF「flag == 1」" in rows[3] and "[output] 空です" in rows[4]
 
 
 @pytest.mark.parametrize("condition, cell, expected", [
@@ -230,9 +232,10 @@ def test_sharegpt_conversations_are_mapped_and_bad_rows_listed(tmp_path, capsys)
     assert dataset["messages"] == [[{"role": "system", "content": "短く"}, {"role": "user", "content": "こんにちは"},
                                     {"role": "assistant", "content": "どうも"}]]
     printed = capsys.readouterr().out
-    assert "3 行を除きました" in printed and "1 行目: 2 番目のメッセージの役割「bot」" in printed
-    assert "2 行目: 2 番目のメッセージ (gpt) が空です" in printed and "3 行目: assistant の答えがありません" in printed
-    assert "1 行は最後の答えのあとに発言が続いていた" in printed
+    rows = dropped.listed(printed)
+    assert set(rows) == {2, 3, 4} and "[conversations] 2 番目のメッセージの役割「bot」" in rows[2]
+    assert "2 番目のメッセージ (gpt) が空です" in rows[3] and "assistant の答えがありません" in rows[4]
+    assert "次の 1 行は最後の答えのあとに発言が続いていた" in printed and printed.endswith(": 1 行目\n")
 
 
 def test_conversation_field_names_can_be_overridden(tmp_path):
@@ -244,8 +247,10 @@ def test_conversation_field_names_can_be_overridden(tmp_path):
 
 def test_wrong_conversation_column_or_roles_say_what_to_change(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", [{"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}])
-    with pytest.raises(TutorialError, match="会話の列「messages」がありません.*conversations"):
+    with pytest.raises(TutorialError, match="CONVERSATION_FORMAT = 'messages' は使えません.*sharegpt 形式"):
         data.load_conversations(path)
+    with pytest.raises(TutorialError, match="会話の列「dialog」がありません.*conversations"):
+        data.load_conversations(path, column="dialog")
     with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
         data.load_conversations(path, format="sharegpt", assistant="assistant")
 
@@ -256,7 +261,8 @@ def test_conversations_that_cannot_be_trained_are_listed(tmp_path, capsys):
                           {"role": "assistant", "content": "B"}]},
             {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}]
     assert len(data.load_conversations(write_jsonl(tmp_path / "c.jsonl", rows))) == 1
-    assert capsys.readouterr().out.count("最初の答えの前に user の発言がありません") == 2
+    rows = dropped.listed(capsys.readouterr().out)
+    assert set(rows) == {1, 2} and all("最初の答えの前に user の発言がありません" in line for line in rows.values())
     parts = [{"messages": [{"role": "user", "content": [{"type": "text", "text": "Q"}]},
                            {"role": "assistant", "content": [{"type": "text", "text": "A"}]}]}]
     with pytest.raises(TutorialError, match="使える会話が 1 つもありません"):
@@ -335,7 +341,7 @@ def test_check_command_reads_jsonl_pairs_and_conversations(tmp_path):
     results = {path: subprocess.run([sys.executable, "-m", "helpers.data", "check", str(path)], capture_output=True,
                                     text=True, cwd=REPO_ROOT) for path in (chats, empty)}
     assert results[chats].returncode == 1 and "messages の形式で、2 行のうち使える行 1" in results[chats].stdout
-    assert "1 行目: assistant の答えがありません" in results[chats].stdout
+    assert dropped.listed(results[chats].stdout) == {2: "[messages] assistant の答えがありません → 答えのメッセージを足すか、行を削除してください"}
     assert results[empty].returncode == 1 and "空のファイル" in results[empty].stdout
 
 

@@ -3,6 +3,7 @@ test_templates.py): rows of either layout, truncation, a bad row named by its nu
 import pytest
 from datasets import Dataset
 
+import dropped
 from helpers.errors import TutorialError
 from helpers.prompts import (IGNORE_INDEX, ensure_pad_token, lengths, qa_messages, row_messages, tokenize,
                              training_example)
@@ -64,13 +65,15 @@ def test_max_length_that_cuts_off_every_answer_stops_before_training(tiny_tokeni
     assert len(tokenize(rows, tiny_tokenizer, needed)) == 3
 
 
-def test_rows_that_would_train_nothing_are_left_out_and_named(tiny_tokenizer, capsys):
-    rows = Dataset.from_list([{"instruction": "短い", "output": "はい"},
-                              {"instruction": "とても長い質問です。" * 10, "output": "はい"}])
-    short, long = lengths(rows, tiny_tokenizer)
+def test_rows_that_would_train_nothing_are_left_out_and_every_one_named(tiny_tokenizer, capsys):
+    long = [{"instruction": f"とても長い質問 {i} です。" * 10, "output": "はい"} for i in range(8)]  # more than the 5 once shown
+    rows = Dataset.from_list([{"instruction": "短い", "output": "はい"}] + long)
+    short, *longs = lengths(rows, tiny_tokenizer)
     encoded = tokenize(rows, tiny_tokenizer, short + 2)
     assert len(encoded) == 1 and any(label != IGNORE_INDEX for label in encoded[0]["labels"])
-    assert "1 / 2 行 (質問 「とても長い質問です。とても長い質問です。」) は答えの始まる前で切れるので、学習から除きます" in capsys.readouterr().out
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == set(range(2, 10)) and "ほか" not in "".join(listed.values())
+    assert f"質問「とても長い質問 7 です。とても長い質問」は {longs[7]} トークン" in listed[9] and f"MAX_LENGTH を {longs[7]} 以上" in listed[9]
 
 
 def test_a_pad_that_is_a_stop_id_is_replaced_by_an_existing_token(tiny_tokenizer):

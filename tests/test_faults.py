@@ -1,0 +1,227 @@
+"""Nothing lost: every loader lists every row it drops, a file given to the wrong SOURCE names the right
+one, a setting that cannot apply is refused, and no fault while writing or uploading ends in a bare
+library exception (issue 33)."""
+import ast
+import errno
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from datasets import Dataset, DatasetDict
+
+import dropped
+from helpers import NOTEBOOK_DIR, artefacts, data, env, share
+from helpers.errors import TutorialError, japanese_errors, transport_errors
+
+pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+
+BAD = 25  # more than the 20 rows a loader once showed before "… ほか N 行"
+
+
+def write(path: Path, rows: list[dict]) -> str:
+    """`rows` as a .jsonl / .json / .parquet / .csv file, as a learner's tool would write it."""
+    if path.suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    elif path.suffix == ".parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    else:
+        pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+PAIRS = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(3)]
+MESSAGES = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+SHAREGPT = [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}]
+
+
+# --- every row a loader drops is listed, with its number, field and reason ----------------------------
+
+@pytest.mark.parametrize("suffix, first", [(".jsonl", 1), (".json", 1), (".parquet", 1), (".csv", 2)])
+def test_the_hub_loader_lists_every_row_it_drops_with_its_field_and_reason(tmp_path, capsys, suffix, first):
+    rows = [{"instruction": f"q{i}", "output": " \u3000" if i % 2 == 0 and i < 2 * BAD else f"a{i}"} for i in range(60)]
+    rows[0] = {"instruction": "q0"}  # no answer in the first record: its columns once decided the whole file's
+    rows[1]["instruction"] = ""
+    rows[7]["extra"] = "補足"  # a field only a later record has is kept
+    loaded = data.load_hub(write(tmp_path / f"d{suffix}", rows), input="extra")
+    bad = {0, 1} | set(range(2, 2 * BAD, 2))
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == {i + first for i in bad} and len(loaded) == 60 - len(bad)  # the file's own numbering
+    assert listed[first].startswith("[output] 値がありません" if suffix in (".jsonl", ".json", ".parquet") else "[output] 空です")
+    assert listed[first + 1].startswith("[instruction] 空です") and listed[first + 2].startswith("[output] 空白しかありません")
+    assert {"instruction": "q7\n補足", "output": "a7"} in loaded.to_list()
+
+
+def test_a_csv_read_by_the_hub_loader_keeps_spreadsheet_rows_through_blank_lines_and_names_overfull_rows(tmp_path, capsys):
+    path = tmp_path / "s.csv"
+    path.write_text('q,a\nq1,a1\n\nq2,"  "\n"q3\n続き",a3\nq4,a4,extra\nq5,a5\n', encoding="utf-8")
+    loaded = data.load_hub(str(path), instruction="q", output="a")
+    assert loaded["instruction"] == ["q1", "q3\n続き", "q5"]
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == {3, 4, 6}
+    assert listed[3].startswith("空の行です") and listed[4].startswith("[a] 空白しかありません") and "\"\" で囲んで" in listed[6]
+
+
+def test_drop_if_lists_every_row_it_removes(tmp_path, capsys):
+    rows = [{"instruction": f"q{i}", "output": f"a{i}", "ng": int(i % 2 == 0)} for i in range(2 * BAD + 10)]
+    loaded = data.load_hub(write(tmp_path / "ng.jsonl", rows), drop_if="ng == 1")
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == {i + 1 for i in range(0, len(rows), 2)} and len(loaded) == len(rows) - len(listed)
+    assert all("DROP_IF「ng == 1」に当てはまります" in line for line in listed.values())
+
+
+def test_the_conversation_loader_lists_every_row_it_drops(tmp_path, capsys):
+    good = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    rows = [{"id": 0}]  # the first record has no conversation at all
+    rows += [{"messages": [{"role": "user", "content": "Q"}]} for _ in range(BAD - 2)] + [{"messages": None}]
+    rows += [good] * 10
+    loaded = data.load_conversations(write(tmp_path / "c.jsonl", rows))
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == set(range(1, BAD + 1)) and len(loaded) == 10
+    assert listed[1].startswith("[messages] 「messages」がありません") and listed[BAD].startswith("[messages] 「messages」がありません")
+    assert "assistant の答えがありません" in listed[2]
+
+
+def test_the_text_loader_lists_paragraphs_of_spaces_alone(tmp_path, capsys):
+    path = tmp_path / "t.txt"
+    path.write_text("段落 1\n\n\u3000\n\n段落 2\n続き\n\n \t\n\n段落 3\n", encoding="utf-8")
+    assert data.load_text(str(path))["text"] == ["段落 1", "段落 2\n続き", "段落 3"]
+    listed = dropped.listed(capsys.readouterr().out)
+    assert set(listed) == {3, 8} and all(line.startswith("空白しかありません") for line in listed.values())
+
+
+def test_row_limit_says_how_many_rows_it_chose(tmp_path, capsys):
+    rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(10)]
+    assert len(data.load_hub(write(tmp_path / "d.jsonl", rows), limit=4)) == 4
+    assert "ROW_LIMIT = 4: 使える 10 行から 4 行を選びました" in capsys.readouterr().out
+
+
+# --- a file given to the wrong SOURCE names the right one -------------------------------------------
+
+@pytest.mark.parametrize("loader, options, name, rows, says", [
+    ("load_hub", {}, "m.jsonl", MESSAGES, "SOURCE = 'hub' は使えません: m.jsonl は OpenAI 形式.*"
+                                          "SOURCE を conversations に、CONVERSATION_FORMAT を messages にして"),
+    ("load_hub", {}, "s.parquet", SHAREGPT, "SOURCE = 'hub' は使えません.*CONVERSATION_FORMAT を sharegpt"),
+    ("load_csv", {}, "p.jsonl", PAIRS, "SOURCE = 'csv' は使えません: p.jsonl は 質問と答え.*SOURCE を hub にして、DATASET_ID に p.jsonl"),
+    ("load_csv", {}, "m.json", MESSAGES, "SOURCE = 'csv' は使えません.*SOURCE を conversations"),
+    ("load_conversations", {}, "p.csv", PAIRS, "SOURCE = 'conversations' は使えません: p.csv は CSV.*SOURCE を csv"),
+    ("load_conversations", {}, "p.parquet", PAIRS, "SOURCE = 'conversations' は使えません.*SOURCE を hub"),
+    ("load_conversations", {}, "s.jsonl", SHAREGPT, "CONVERSATION_FORMAT = 'messages' は使えません: s.jsonl は sharegpt 形式"),
+    ("load_conversations", {"format": "sharegpt"}, "m.jsonl", MESSAGES, "CONVERSATION_FORMAT = 'sharegpt' は使えません.*messages にして"),
+    ("load_text", {}, "p.csv", PAIRS, "SOURCE = 'text' は使えません: p.csv は CSV のファイルです.*SOURCE を csv にして、CSV_PATH に p.csv"),
+    ("load_text", {}, "m.jsonl", MESSAGES, "SOURCE = 'text' は使えません.*SOURCE を conversations"),
+])
+def test_a_file_given_to_the_wrong_source_names_the_right_one(tmp_path, loader, options, name, rows, says):
+    with pytest.raises(TutorialError, match=says):
+        getattr(data, loader)(write(tmp_path / name, rows), **options)
+
+
+# --- a setting that cannot apply is refused with the reason --------------------------------------------
+
+@pytest.mark.parametrize("name", ["d.jsonl", "d.json", "d.csv", "d.parquet"])
+def test_a_split_asked_of_a_local_file_without_splits_is_refused(tmp_path, name):
+    path = write(tmp_path / name, PAIRS)
+    for split in ("train", ""):
+        assert len(data.load_hub(path, split=split)) == 3
+    with pytest.raises(TutorialError, match=f"HUB_SPLIT = 'test' は使えません: ローカルのファイル {name} には区分"):
+        data.load_hub(path, split="test")
+
+
+def test_a_split_of_a_conversation_file_is_refused_too(tmp_path):
+    with pytest.raises(TutorialError, match="HUB_SPLIT = 'validation' は使えません"):
+        data.load_conversations(write(tmp_path / "c.jsonl", MESSAGES), split="validation")
+
+
+def test_a_json_file_of_named_splits_is_read_by_hub_split(tmp_path):
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps({"train": PAIRS, "test": PAIRS[:1]}), encoding="utf-8")
+    assert len(data.load_hub(str(path))) == 3 and data.load_hub(str(path), split="test")["instruction"] == ["q0"]
+    with pytest.raises(TutorialError, match="HUB_SPLIT = 'nope' は使えません: splits.json の区分 \\(split\\) は train / test"):
+        data.load_hub(str(path), split="nope")
+    path.write_text(json.dumps({"data": PAIRS}), encoding="utf-8")  # one list, any name: the default reads it
+    assert len(data.load_hub(str(path))) == 3
+
+
+# --- no fault while writing or uploading ends in a bare library exception -----------------------------
+
+def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system", "/ro/outputs")
+
+
+def test_a_read_only_output_folder_is_named_when_the_notebook_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINETUNE_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(TutorialError, match=f"{tmp_path / 'out'} を使えません.*FINETUNE_OUTPUT_DIR"):
+        env.output_dir()
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(TutorialError, match="/ro/outputs を使えません.*FINETUNE_OUTPUT_DIR"):
+        env.output_dir()
+
+
+@pytest.mark.parametrize("fault", ["mkdir", "rename"])
+def test_setting_up_the_checkpoint_folder_in_a_read_only_folder_says_so(tmp_path, monkeypatch, fault):
+    data.save_prepared(DatasetDict(train=Dataset.from_list(PAIRS), validation=Dataset.from_list(PAIRS[:1])), tmp_path)
+    settings = {"EPOCHS": 1}
+    artefacts.start_run(tmp_path, settings)  # the folder exists: RESUME off renames it aside
+    monkeypatch.setattr(Path, fault, read_only)
+    with pytest.raises(TutorialError, match="/ro/outputs を使えません.*書き込めるフォルダを出力フォルダに"):
+        artefacts.start_run(tmp_path, settings, resume=fault == "mkdir")
+
+
+def test_saving_the_prepared_data_in_a_read_only_folder_says_so(tmp_path, monkeypatch):
+    splits = DatasetDict(train=Dataset.from_list(PAIRS), validation=Dataset.from_list(PAIRS[:1]))
+    data.save_prepared(splits, tmp_path, {"MODEL": "tiny", "MAX_LENGTH": 64})
+    monkeypatch.setattr(Path, "unlink", read_only)  # prepared again without 02: 02's settings file is removed
+    with pytest.raises(TutorialError, match="/ro/outputs を使えません"):
+        data.save_prepared(splits, tmp_path)
+
+
+def test_every_trainer_in_the_notebooks_is_built_and_run_under_the_japanese_messages():
+    """`Trainer(...)` creates its output folder; `train()` writes checkpoints: both inside `japanese_errors`."""
+    found = 0
+    for notebook in sorted(NOTEBOOK_DIR.glob("0*.py")):
+        tree = ast.parse(notebook.read_text(encoding="utf-8"))
+        guarded = {id(node) for block in ast.walk(tree) if isinstance(block, ast.With)
+                   and any(ast.unparse(item.context_expr).startswith("japanese_errors(") for item in block.items)
+                   for node in ast.walk(block)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Trainer", "trainer.train"):
+                found += 1
+                assert id(node) in guarded, f"{notebook.name}:{node.lineno} {ast.unparse(node.func)} is outside japanese_errors"
+    assert found == 4  # 00 and 03, each building one Trainer and training it
+
+
+def test_a_hub_push_without_network_says_so_in_japanese(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(TutorialError, match="your-name/adapter へのアップロード: ネットワークに接続できません") as stopped:
+        share.push(tmp_path, "your-name/adapter", "# card", hf_token="hf_not_a_real_token")
+    assert isinstance(stopped.value.__cause__, transport_errors())
+
+
+@pytest.mark.parametrize("kind", ["ConnectError", "ReadTimeout", "ConnectTimeout"])
+def test_httpx_transport_errors_get_the_network_advice(kind):
+    from huggingface_hub.errors import HfHubHTTPError
+    httpx = __import__(HfHubHTTPError.__mro__[1].__module__)  # httpx, or httpx2 in huggingface_hub 2
+    with pytest.raises(TutorialError, match="ネットワークに接続できません"):
+        with japanese_errors("your-name/repo"):
+            raise getattr(httpx, kind)("connection failed")
+
+
+def test_a_hub_data_set_whose_download_breaks_says_network(monkeypatch):
+    from huggingface_hub.errors import HfHubHTTPError
+    httpx = __import__(HfHubHTTPError.__mro__[1].__module__)
+    monkeypatch.setattr(data, "hub_reachable", lambda: True)
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(httpx.ReadTimeout("timed out")))
+    with pytest.raises(TutorialError, match="データセット 'someone/data' の読み込み: ネットワークに接続できません"):
+        data.load_hub("someone/data")
+
+
+def test_a_message_already_in_japanese_passes_nested_steps_unchanged():
+    with pytest.raises(TutorialError, match="^最初の説明です。No space left$"):
+        with japanese_errors("外側"), japanese_errors("内側"):
+            raise TutorialError("最初の説明です。No space left")
