@@ -16,6 +16,7 @@ import pandas as pd
 
 from .errors import Problem
 
+csv.field_size_limit(2**31 - 1)  # a long answer in one cell (the default stops at 131,072 characters)
 REQUIRED = ["instruction", "output"]
 OPTIONAL = ["input"]
 ENCODINGS = [("utf-8-sig", "UTF-8"), ("cp932", "Shift_JIS (CP932)")]

@@ -24,8 +24,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from . import artefacts, csvfile
 from .env import REPO_ROOT, locate, require
-from .errors import (Problem, TutorialError, japanese_errors, list_dropped, offline, refuse, rows_text,
-                     transport_errors)
+from .errors import Problem, TutorialError, japanese_errors, list_dropped, refuse, rows_text
 from .models import CHOICES
 from .processes import is_writer
 from .prompts import qa_messages, row_messages
@@ -47,10 +46,9 @@ def load_csv(path: str | Path, lenient: bool = False) -> Dataset:
     Strict (default): any problem refuses the file, listing them all. Lenient: the good rows are
     kept and every excluded row is listed with the reason.
     """
-    path = locate(path)
-    if path.suffix.lower() in FILE_TYPES - {".csv"}:
-        raise _wrong_source("csv", path)
-    report = csvfile.check(path)
+    if Path(path).suffix.lower() in FILE_TYPES - {".csv"}:
+        raise _wrong_source("csv", str(path))
+    report = csvfile.check(locate(path))
     print(report.describe().splitlines()[0])
     for note in report.notes:
         print(f"  ・{note}")
@@ -104,7 +102,7 @@ def parse_condition(condition: str):
                 except (TypeError, ValueError):
                     return op(str(cell), str(value))
             return column, test
-    raise TutorialError(f"条件「{condition}」を読めません。「列名 == 値」の形で書いてください (例: ng_translation == 1)。")
+    raise refuse("DROP_IF", condition, "条件として読めません", "「列名 == 値」の形で書いてください (例: ng_translation == 1)")
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -146,9 +144,10 @@ def _no_split(path: Path, split: str, splits: list[str] = ()) -> None:
 def _records(path: Path, split: str) -> tuple[list[dict], list[int]]:
     """A .json / .jsonl file's records and their numbers (.jsonl: the line; .json: the place in its list)."""
     text = path.read_text(encoding="utf-8-sig")
+    jsonl = path.suffix.lower() == ".jsonl"
     records, numbers, number = [], [], 0
     try:
-        if path.suffix.lower() == ".json":
+        if not jsonl:
             records = json.loads(text)
         else:
             for number, line in enumerate(text.splitlines(), start=1):
@@ -156,41 +155,60 @@ def _records(path: Path, split: str) -> tuple[list[dict], list[int]]:
                     records.append(json.loads(line))
                     numbers.append(number)
     except json.JSONDecodeError as exc:
-        where = f"{number} 行目" if path.suffix.lower() == ".jsonl" else f"{exc.lineno} 行目 {exc.colno} 文字目"
+        where = f"{number} 行目" if jsonl else f"{exc.lineno} 行目 {exc.colno} 文字目"
         raise TutorialError(f"{path.name} の {where} が JSON として読めません ({exc.msg})。その行を直してください"
                             " (.jsonl は 1 行に 1 つの {...})。") from exc
     if isinstance(records, dict):  # {"train": [...], "test": [...]}, {"data": [...]}, or one record
-        parts = [key for key, value in records.items() if isinstance(value, list)]
+        parts = [key for key, value in records.items() if isinstance(value, list) and key not in COLUMNS]
         if split in parts:
             records = records[split]
-        elif len(parts) == 1 and split in ("", "train"):
+        elif parts and split in ("", "train"):
+            if len(parts) > 1:
+                print(f"{path.name} には一覧が {len(parts)} つ ({' / '.join(parts)}) あるので、最初の {parts[0]} を使います。"
+                      "ほかの一覧を使うなら、HUB_SPLIT にその名前を書きます。")
             records = records[parts[0]]
         else:
             _no_split(path, split, parts)
             records = [records]
-    elif path.suffix.lower() == ".json":
+    elif not jsonl:
         _no_split(path, split)
-    if not all(isinstance(record, dict) for record in records):
-        raise TutorialError(f"{path.name} の各行は {{\"列名\": 値, ...}} の形にしてください。")
+    wrong = next((i for i, record in enumerate(records) if not isinstance(record, dict)), None)
+    if wrong is not None:
+        where = f"{numbers[wrong]} 行目" if jsonl else f"{wrong + 1} 番目の記録"
+        raise TutorialError(f"{path.name} の {where} が {{\"列名\": 値, ...}} の形ではありません "
+                            f"({type(records[wrong]).__name__})。その行を直してください。")
     return records, numbers or list(range(1, len(records) + 1))
 
 
+def _names(cells: list[str]) -> list[str]:
+    """CSV column names as pandas gives them: a blank one `Unnamed: i`, a repeated one `name.1`."""
+    names = []
+    for index, cell in enumerate(cells):
+        base = name = cell or f"Unnamed: {index}"
+        count = 0
+        while name in names:
+            count += 1
+            name = f"{base}.{count}"
+        names.append(name)
+    return names
+
+
 def _csv(path: Path) -> tuple[Dataset, list[Problem]]:
-    """A CSV read as a spreadsheet shows it: every row numbered as there, blank ones kept (then listed as dropped)."""
+    """A CSV read as a spreadsheet shows it: every row numbered as there (blank rows kept, then listed as dropped)."""
     text, _ = csvfile._decode(path.read_bytes())
-    header, *rows = list(csv.reader(io.StringIO(text, newline=""))) or [[]]
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:
-        raise TutorialError(f"{path.name} の 1 行目 (見出し) に、同じ名前の列 {twice} が 2 つ以上あります。列の名前を変えてください。")
-    kept, problems = [], []
-    for number, cells in enumerate(rows, start=2):
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    top = next((i for i, cells in enumerate(records) if any(c.strip() for c in cells)), 0)  # blank rows above the header
+    header = _names(records[top] if records else [])
+    rows, problems = [], []
+    for number, cells in enumerate(records[top + 1:], start=top + 2):
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
             problems.append(Problem(number, "", f"セルが {len(cells)} 個あり、見出しの {len(header)} 個より多いです",
                                     "コンマ (,) を含むセルは、セル全体を \"\" で囲んでください"))
-            continue
-        kept.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))) | {"_row": number})
-    columns = {name: [row[name] for row in kept] for name in header} | {"_row": [row["_row"] for row in kept]}
-    return Dataset.from_dict(columns, features=Features({name: Value("string") for name in header} | {"_row": Value("int64")})), problems
+        else:
+            rows.append((number, cells + [""] * (len(header) - len(cells))))
+    columns = {name: [cells[i] for _, cells in rows] for i, name in enumerate(header)}
+    features = Features({name: Value("string") for name in header} | {"_row": Value("int64")})
+    return Dataset.from_dict(columns | {"_row": [number for number, _ in rows]}, features=features), problems
 
 
 def _local(path: Path, split: str) -> tuple[Dataset, list[Problem]]:
@@ -211,29 +229,39 @@ def _local(path: Path, split: str) -> tuple[Dataset, list[Problem]]:
     return Dataset.from_dict({c: [_as_text(r.get(c)) for r in records] for c in columns} | {"_row": numbers}), []
 
 
+def _is_local(dataset_id: str) -> bool:
+    return Path(dataset_id).suffix.lower() in FILE_TYPES
+
+
+def _shown(dataset_id: str) -> str:
+    """How a data set is named in messages: a local file by its name, a Hub data set by its ID."""
+    return Path(dataset_id).name if _is_local(dataset_id) else dataset_id
+
+
 def _load(dataset_id: str, split: str) -> tuple[Dataset, str, list[Problem]]:
     """A Hub data set or a local .json/.jsonl/.csv/.parquet file (read by `_local`), each row's number in a
     `_row` column; how those numbers count; and the rows that could not be read."""
-    local = Path(dataset_id).suffix.lower() in FILE_TYPES
+    local = _is_local(dataset_id)
     if local:
         dataset_id = str(locate(dataset_id))
     elif not hub_reachable():
         raise TutorialError(f"Hugging Face Hub に接続できないので {dataset_id!r} を読み込めません。"
                             "インターネット接続を確認するか、ローカルのファイル (.jsonl / .csv / .parquet) を指定してください。")
-    try:
-        if local:
-            dataset, problems = _local(Path(dataset_id), split)
-            return dataset, NUMBERING[Path(dataset_id).suffix.lower()], problems
-        dataset = load_dataset(dataset_id, split=split)
-        return dataset.add_column("_row", list(range(1, len(dataset) + 1))), HUB_NUMBERING, []
-    except (ConnectionError, *transport_errors()) as exc:  # a download cut halfway
-        raise TutorialError(f"{offline(f'データセット {dataset_id!r} の読み込み')}\n(元のエラー: {type(exc).__name__}: {exc})") from exc
-    except (OSError, ValueError, DatasetGenerationError) as exc:
-        if local:
-            raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
-                                f"({Path(dataset_id).suffix}) の形式どおりかを確かめてください (元のエラー: {str(exc).splitlines()[0]})") from exc
-        raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
-                            f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
+    with japanese_errors(f"データセット {dataset_id!r} の読み込み"):  # a download that breaks: the network advice
+        try:
+            if local:
+                dataset, problems = _local(Path(dataset_id), split)
+                return dataset, NUMBERING[Path(dataset_id).suffix.lower()], problems
+            dataset = load_dataset(dataset_id, split=split)
+            return dataset.add_column("_row", list(range(1, len(dataset) + 1))), HUB_NUMBERING, []
+        except ConnectionError:
+            raise  # the network advice too
+        except (OSError, ValueError, DatasetGenerationError, csv.Error) as exc:
+            if local:
+                raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
+                                    f"({Path(dataset_id).suffix}) の形式どおりかを確かめてください (元のエラー: {str(exc).splitlines()[0]})") from exc
+            raise TutorialError(f"データセット {dataset_id!r} (split={split!r}) を読み込めませんでした。ID と split の"
+                                f"つづりを確認してください (元のエラー: {str(exc).splitlines()[0]})") from exc
 
 
 def _take(dataset: Dataset, limit: int, seed: int) -> Dataset:
@@ -244,13 +272,30 @@ def _take(dataset: Dataset, limit: int, seed: int) -> Dataset:
     return dataset.shuffle(seed=seed).select(range(limit))
 
 
-def _missing(value, column: str, row: int) -> Problem | None:
+def _fix(dataset_id: str) -> str:
+    """What to do about a row that can't be used: mend your own file; a Hub data set's row is simply left out."""
+    return "値を入れるか、行を削除してください" if _is_local(dataset_id) else "この行を除いて進みます (Hub のデータセットなので、このままで OK)"
+
+
+def _missing(value, column: str, row: int, fix: str) -> Problem | None:
     """Why a cell holds no question or answer (absent, empty, only spaces), or None when it has text."""
     if value is None:
-        return Problem(row, column, "値がありません (その列がない行か、null)", "値を入れるか、行を削除してください")
+        return Problem(row, column, "値がありません (その列がない行か、null)", fix)
     if not str(value).strip():
-        return Problem(row, column, "空白しかありません" if str(value) else "空です", "値を入れるか、行を削除してください")
+        return Problem(row, column, "空白しかありません" if str(value) else "空です", fix)
     return None
+
+
+def _matches(drop_if: str, dataset: Dataset, dataset_id: str) -> list[Problem]:
+    """The rows DROP_IF ("column == value") removes, each as a dropped row."""
+    if not drop_if.strip():
+        return []
+    column, test = parse_condition(drop_if)
+    if column not in dataset.column_names:
+        raise refuse("DROP_IF", drop_if, f"{_shown(dataset_id)} に列「{column}」がありません (ある列: {_columns(dataset)})",
+                     "列名を直すか、DROP_IF を空にしてください")
+    return [Problem(row, column, f"条件 DROP_IF「{drop_if}」に当てはまります", "使うなら DROP_IF を空にするか、条件を変えてください")
+            for row, cell in zip(dataset["_row"], dataset[column]) if test(cell)]
 
 
 def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruction",
@@ -262,23 +307,24 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
     Every row left out (no question or answer, the condition, unreadable) is listed with its number and why.
     """
     dataset, numbering, dropped = _load(dataset_id, split)
-    condition = parse_condition(drop_if) if drop_if.strip() else None
-    wanted = [instruction, output] + [c for c in (input, condition and condition[0]) if c]
+    wanted = [instruction, output] + ([input] if input else [])
     missing = [name for name in wanted if name not in dataset.column_names]
     if missing and layout(dataset.column_names) in FORMATS:
-        raise _wrong_source("hub", Path(dataset_id), dataset.column_names)
+        raise _wrong_source("hub", dataset_id, _columns(dataset))
     if missing:
         raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {_columns(dataset)}。"
                             "フォームの列名を直してください。")
+    dropped += _matches(drop_if, dataset, dataset_id)
+    matched = {problem.row for problem in dropped}
     for row in dataset.select_columns(wanted + ["_row"]):
-        if condition and condition[1](row[condition[0]]):
-            dropped.append(Problem(row["_row"], condition[0], f"条件 DROP_IF「{drop_if}」に当てはまります",
-                                   "使うなら DROP_IF を空にするか、条件を変えてください"))
-        elif all(_missing(row[c], c, 0) for c in wanted if c != "_row"):
-            dropped.append(Problem(row["_row"], "", "空の行です", "行を削除してください"))
+        empty = [problem for c in wanted if (problem := _missing(row[c], c, row["_row"], _fix(dataset_id)))]
+        if row["_row"] in matched:
+            continue
+        if len(empty) == len(wanted):
+            dropped.append(Problem(row["_row"], "", "空の行です", "行を削除してください" if _is_local(dataset_id) else _fix(dataset_id)))
         else:
-            dropped += [problem for c in (instruction, output) if (problem := _missing(row[c], c, row["_row"]))]
-    list_dropped(Path(dataset_id).name, dropped, numbering)
+            dropped += [problem for problem in empty if problem.column in (instruction, output)]
+    list_dropped(_shown(dataset_id), dropped, numbering)
     gone = {problem.row for problem in dropped}
     dataset = dataset.filter(lambda row: row["_row"] not in gone)
     return _some(_take(_pairs(dataset, instruction, output, input), limit, seed).remove_columns("_row"), dataset_id)
@@ -291,69 +337,83 @@ FORMATS = {
     "sharegpt": dict(column="conversations", role_key="from", content_key="value",
                      user="human", assistant="gpt", system="system"),
 }
+COLUMNS = [spec["column"] for spec in FORMATS.values()]
 
 
 def layout(columns: list[str]) -> str | None:
-    """What a file's columns hold: "messages" or "sharegpt" (conversations), "pairs" (instruction/output), else None."""
+    """What a file's columns hold: "messages" or "sharegpt" (conversations), "pairs" (instruction/output),
+    "text" (a text column), else None."""
     found = next((name for name, spec in FORMATS.items() if spec["column"] in columns), None)
-    return found or ("pairs" if {"instruction", "output"} <= set(columns) else None)
+    return found or ("pairs" if {"instruction", "output"} <= set(columns) else "text" if "text" in columns else None)
 
 
 def _columns(dataset: Dataset) -> list[str]:
+    """The data set's own columns (without the row numbers `_load` adds)."""
     return [c for c in dataset.column_names if c != "_row"]
-
-
-def _wrong_source(source: str, path: Path, columns: list[str] | None = None) -> TutorialError:
-    """`path` given to the wrong SOURCE: what the file is, and which SOURCE (and field) reads it."""
-    suffix = path.suffix.lower()
-    if columns is None and suffix in FILE_TYPES - {".csv"}:
-        columns = _columns(_load(str(path), "train")[0])
-    kind = ("csv" if suffix == ".csv" and source != "hub" else layout(columns) if columns is not None else
-            "text" if suffix in (".txt", ".md") else None)
-    what, fix = {
-        "messages": ("OpenAI 形式 (列 messages) の会話のデータ",
-                     f'SOURCE を conversations に、CONVERSATION_FORMAT を messages にして、CONVERSATIONS に {path.name} を書いてください'),
-        "sharegpt": ("ShareGPT 形式 (列 conversations) の会話のデータ",
-                     f'SOURCE を conversations に、CONVERSATION_FORMAT を sharegpt にして、CONVERSATIONS に {path.name} を書いてください'),
-        "pairs": ("質問と答え (列 instruction / output) のデータ",
-                  f"SOURCE を hub にして、DATASET_ID に {path.name} を書いてください (Hub のデータセットでなくても、ローカルのファイルを読めます)"),
-        "csv": ("CSV のファイル", f"SOURCE を csv にして、CSV_PATH に {path.name} を書いてください"),
-        "text": ("ただの文章のファイル", f"SOURCE を text にして、TEXT_PATH に {path.name} を書いてください"),
-    }.get(kind, (f"列 {columns} のデータ" if columns else f"{suffix or '拡張子のない'} のファイル",
-                 f"質問と答えの列があるなら、SOURCE を hub にして DATASET_ID に {path.name} を、"
-                 "INSTRUCTION_COLUMN / OUTPUT_COLUMN にその列名を書いてください"))
-    reason = f"{path.name} は {what}です ({source} が読むのは、{SOURCE_READS[source]})"
-    return refuse("SOURCE", source, reason, fix)
 
 
 SOURCE_READS = {"csv": "instruction,output の見出しの CSV", "hub": "質問と答えの列があるデータ",
                 "conversations": "会話の列があるデータ", "text": "ただの文章 (.txt)"}
 
 
+def _wrong_source(source: str, given: str, columns: list[str] | None = None) -> TutorialError:
+    """`given` (a file or Hub ID, as the learner wrote it) handed to the wrong SOURCE: what it holds, and
+    which SOURCE (and field) reads it."""
+    suffix = Path(given).suffix.lower()
+    if columns is None and suffix in FILE_TYPES - {".csv"}:
+        columns = _columns(_load(given, "train")[0])
+    if suffix == ".csv" and source != "hub":
+        kind = "csv"
+    elif columns is not None:
+        kind = layout(columns)
+    else:
+        kind = "text" if suffix in (".txt", ".md") else None
+    local = " (Hub のデータセットでなくても、ローカルのファイルを読めます)" if _is_local(given) else ""
+    what, fix = {
+        "messages": ("OpenAI 形式 (列 messages) の会話のデータ",
+                     f"SOURCE を conversations に、CONVERSATION_FORMAT を messages にして、CONVERSATIONS に {given} を書いてください"),
+        "sharegpt": ("ShareGPT 形式 (列 conversations) の会話のデータ",
+                     f"SOURCE を conversations に、CONVERSATION_FORMAT を sharegpt にして、CONVERSATIONS に {given} を書いてください"),
+        "pairs": ("質問と答え (列 instruction / output) のデータ", f"SOURCE を hub にして、DATASET_ID に {given} を書いてください{local}"),
+        "csv": ("CSV のファイル", f"SOURCE を csv にして、CSV_PATH に {given} を書いてください"),
+        "text": ("文章のデータ" if columns else "ただの文章のファイル",
+                 "列 text の文章を .txt のファイルに書き出し (段落の間は空行)、SOURCE を text に、TEXT_PATH にそのファイルを書いてください"
+                 if columns else f"SOURCE を text にして、TEXT_PATH に {given} を書いてください"),
+    }.get(kind, (f"列 {columns} のデータ" if columns else f"{suffix or '拡張子のない'} のファイル",
+                 f"質問と答えの列があるなら、SOURCE を hub にして DATASET_ID に {given} を、"
+                 "INSTRUCTION_COLUMN / OUTPUT_COLUMN にその列名を書いてください"))
+    return refuse("SOURCE", source, f"{_shown(given)} は {what}です ({source} が読むのは、{SOURCE_READS[source]})", fix)
+
+
 def load_conversations(dataset_id: str, split: str = "train", format: str = "messages", limit: int = 0,
-                       seed: int = 42, **names: str) -> Dataset:
+                       seed: int = 42, drop_if: str = "", **names: str) -> Dataset:
     """Conversations from the Hub or a local file, as a `messages` column of role/content dicts.
 
     `format` is "messages" or "sharegpt"; `names` (column, role_key, content_key, user, assistant,
     system) override its field names where given. System messages are kept. Turns after the last
-    assistant answer are dropped (nothing to learn from them); rows that cannot be used are listed.
+    assistant answer are dropped (nothing to learn from them); rows that cannot be used, or that
+    `drop_if` removes, are listed.
     """
     if format not in FORMATS:
-        raise TutorialError(f"会話の形式「{format}」は {' / '.join(FORMATS)} のどちらかにしてください。")
+        raise refuse("CONVERSATION_FORMAT", format, "その形式はありません", f"{' か '.join(FORMATS)} にしてください")
     spec = FORMATS[format] | {key: value for key, value in names.items() if value}
     dataset, numbering, dropped = _load(dataset_id, split)
     if spec["column"] not in dataset.column_names:
         found = layout(dataset.column_names)
         if found in FORMATS and not names.get("column"):
-            raise refuse("CONVERSATION_FORMAT", format, f"{Path(dataset_id).name} は {found} 形式の会話のデータです "
+            raise refuse("CONVERSATION_FORMAT", format, f"{_shown(dataset_id)} は {found} 形式の会話のデータです "
                          f"(列 {FORMATS[found]['column']})", f"CONVERSATION_FORMAT を {found} にしてください")
-        if found == "pairs":
-            raise _wrong_source("conversations", Path(dataset_id), dataset.column_names)
+        if found in ("pairs", "text"):
+            raise _wrong_source("conversations", dataset_id, _columns(dataset))
         raise TutorialError(f"{dataset_id} に会話の列「{spec['column']}」がありません。ある列: {_columns(dataset)}。"
                             "フォームの会話の列名 (OpenAI 形式は messages、ShareGPT 形式は conversations) を直してください。")
+    dropped += _matches(drop_if, dataset, dataset_id)
+    matched = {problem.row for problem in dropped}
     roles = {spec["user"]: "user", spec["assistant"]: "assistant", spec["system"]: "system"}
     kept, trimmed = [], []
     for number, turns in zip(dataset["_row"], dataset[spec["column"]]):
+        if number in matched:
+            continue
         try:
             messages = _conversation(turns, spec, roles)
         except ValueError as problem:
@@ -363,10 +423,10 @@ def load_conversations(dataset_id: str, split: str = "train", format: str = "mes
         if last + 1 < len(messages):
             trimmed.append(number)
         kept.append({"messages": messages[:last + 1]})
-    list_dropped(Path(dataset_id).name, dropped, numbering)
+    list_dropped(_shown(dataset_id), dropped, numbering)
     if trimmed:
         print(f"次の {len(trimmed)} 行は最後の答えのあとに発言が続いていたので、最後の答えまでを使います"
-              f" (行番号は{numbering}): {rows_text(trimmed)} 行目")
+              f" (行番号は{numbering}です): {rows_text(trimmed)} 行目")
     if not kept:
         raise TutorialError(f"{dataset_id} に使える会話が 1 つもありません。上の理由を見て、形式 (format) と"
                             "役割の名前 (USER_ROLE など) をデータに合わせてください。")
@@ -408,16 +468,16 @@ def _conversation(turns, spec: dict, roles: dict) -> list[dict]:
 def load_text(path: str | Path) -> Dataset:
     """A plain-text file as one row per paragraph (blank-line separated, or one per line); a paragraph of
     spaces alone (a full-width one, say) is no text, and is listed with its line."""
+    if Path(path).suffix.lower() in FILE_TYPES:
+        raise _wrong_source("text", str(path))
     path = locate(path)
-    if path.suffix.lower() in FILE_TYPES:
-        raise _wrong_source("text", path)
     text = path.read_text(encoding="utf-8-sig")
     separator = "\n\n" if "\n\n" in text else "\n"
     paragraphs, blank, line = [], [], 1
     for part in text.split(separator):
         if part.strip():
             paragraphs.append(part.strip())
-        elif part:
+        elif part.strip("\n"):  # spaces, not only the newlines around paragraphs
             blank.append(Problem(line + part[:len(part) - len(part.lstrip("\n"))].count("\n"), "", "空白しかありません",
                                  "文章を書くか、その行を削除してください"))
         line += part.count("\n") + separator.count("\n")
@@ -460,8 +520,8 @@ def split(dataset: Dataset, validation_ratio: float, seed: int = 42) -> DatasetD
     """Reproducible train/validation split (the same seed gives the same rows)."""
     validation = math.ceil(len(dataset) * validation_ratio)  # as `train_test_split` counts
     if validation < 1 or validation >= len(dataset):
-        raise TutorialError(f"{len(dataset)} 行を、検証用 {validation_ratio:.0%} と学習用に分けられません (どちらかが 0 行になります)。"
-                            "行を増やすか (少なくとも 2 行、ふつうは数十行以上)、VALIDATION_RATIO を変えてください。")
+        raise refuse("VALIDATION_RATIO", validation_ratio, f"{len(dataset)} 行を、検証用 {validation_ratio:.0%} と学習用に分けられません"
+                     " (どちらかが 0 行になります)", "行を増やすか (少なくとも 2 行、ふつうは数十行以上)、VALIDATION_RATIO を変えてください")
     parts = dataset.train_test_split(test_size=validation_ratio, seed=seed)
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
@@ -603,16 +663,15 @@ def main(argv: list[str]) -> int:
         print(f"{Path(argv[1]).name}: 調べられるのは {' / '.join(sorted(FILE_TYPES))} のファイルです。")
         return 1
     try:  # JSON lines / JSON / parquet: read as 02 reads them (pairs, or conversations by their column)
-        loaded, _, unreadable = _load(argv[1], "train")
+        loaded = _load(argv[1], "train")[0]
         kind = layout(loaded.column_names)
         rows = (load_conversations(argv[1], format=kind) if kind in FORMATS
                 else load_hub(argv[1], input="input" if "input" in loaded.column_names else ""))
     except TutorialError as problem:
         print(f"このままでは使えません: {problem}")
         return 1
-    total = len(loaded) + len({problem.row for problem in unreadable})
-    print(f"{Path(argv[1]).name}: {kind if kind in FORMATS else 'instruction/output'} の形式で、{total} 行のうち使える行 {len(rows)}。")
-    if len(rows) < total:
+    print(f"{Path(argv[1]).name}: {kind if kind in FORMATS else 'instruction/output'} の形式で、{len(loaded)} 行のうち使える行 {len(rows)}。")
+    if len(rows) < len(loaded):
         print("このままでは使えない行があります。上の一覧の行を直してください (02 ではその行を除いて進みます)。")
         return 1
     print("使えます。")

@@ -1,7 +1,6 @@
 """Where we run: Colab or local, which device, which precision, where outputs go."""
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from pathlib import Path
 import torch
 
 from . import REPO_ROOT, TINY
-from .errors import TutorialError, japanese_errors
+from .errors import TutorialError, japanese_errors, unwritable
 
 DRIVE_ROOT = Path("/content/drive/MyDrive")
 DRIVE_FOLDER = "llm-finetune-ja"
@@ -86,21 +85,24 @@ def describe() -> dict:
 
 
 def output_dir() -> Path:
-    """`FINETUNE_OUTPUT_DIR`, else Google Drive when mounted (survives a disconnect), else `outputs/`."""
+    """`FINETUNE_OUTPUT_DIR`, else Google Drive when mounted (survives a disconnect), else `outputs/`; made, and
+    refused now if it cannot be written (rather than when the first checkpoint is)."""
+    path = _output_path()
+    with japanese_errors(f"出力フォルダ {path} の準備"):
+        path.mkdir(parents=True, exist_ok=True)
+    if not os.access(path, os.W_OK):
+        raise TutorialError(unwritable(path))
+    return path
+
+
+def _output_path() -> Path:
+    """Where `output_dir` puts the results (nothing made or checked: `locate` only looks there)."""
     if "TUTORIAL_OUTPUT_DIR" in os.environ:  # the old name: an error, not silently ignored
         raise TutorialError(f"環境変数 TUTORIAL_OUTPUT_DIR は {OUTPUT_VARIABLE} に名前が変わりました "
                             "(TUTORIAL_ で始まる名前はフォームの値の上書きだけに使います)。名前を変えて設定し直してください。")
     if os.environ.get(OUTPUT_VARIABLE):
-        path = Path(os.environ[OUTPUT_VARIABLE])
-    elif DRIVE_ROOT.is_dir():
-        path = DRIVE_ROOT / DRIVE_FOLDER
-    else:
-        path = REPO_ROOT / "outputs"
-    with japanese_errors(f"出力フォルダ {path} の準備"):
-        path.mkdir(parents=True, exist_ok=True)
-        if not os.access(path, os.W_OK):  # read-only: say so now, not when the first checkpoint is written
-            raise PermissionError(errno.EACCES, "書き込めません", str(path))
-    return path
+        return Path(os.environ[OUTPUT_VARIABLE])
+    return DRIVE_ROOT / DRIVE_FOLDER if DRIVE_ROOT.is_dir() else REPO_ROOT / "outputs"
 
 
 def on_drive(path: Path) -> bool:
@@ -131,7 +133,7 @@ def locate(path: str | Path) -> Path:
     Missing: a Japanese message listing every place looked at."""
     path = Path(path).expanduser()
     places = [path] if path.is_absolute() else [
-        path, REPO_ROOT / path, *([UPLOADS / path] if in_colab() else []), output_dir() / path]
+        path, REPO_ROOT / path, *([UPLOADS / path] if in_colab() else []), _output_path() / path]
     for place in places:
         if place.is_file():
             return place

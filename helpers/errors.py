@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import HFValidationError
 from safetensors import SafetensorError
 
 
@@ -48,7 +49,7 @@ def list_dropped(source: str, problems: list[Problem], numbering: str) -> None:
     a reason on one line (a Hub data set may drop thousands), none left out as "…and N more"."""
     if not problems:
         return
-    print(f"{source}: 次の {len({p.row for p in problems})} 行を除きました (行番号は{numbering}):")
+    print(f"{source}: 次の {len({p.row for p in problems})} 行を除きました。行番号は{numbering}です:")
     groups: dict[tuple, list[int]] = {}
     for p in sorted(problems, key=lambda p: p.row):
         groups.setdefault((p.field, p.problem, p.fix), []).append(p.row)
@@ -58,7 +59,7 @@ def list_dropped(source: str, problems: list[Problem], numbering: str) -> None:
 
 def refuse(setting: str, value, reason: str, fix: str) -> TutorialError:
     """The error for a form value that cannot apply here: which setting, why, and what to set instead."""
-    return TutorialError(f"{setting} = {value!r} は使えません: {reason}。{fix}")
+    return TutorialError(f"{setting} = {value!r} は使えません: {reason}。{fix}。")
 
 
 OOM_ADVICE = ("GPU のメモリが足りません。次のどれかを試してください (03 の学習なら、メモリの見積もりのセルが、このモデルで減る量の多い順に表示しています): "
@@ -91,8 +92,7 @@ def _advice(exc: OSError, what: str) -> str:
         return (f"{what} の途中で、{exc.filename or 'フォルダ'} との接続が切れました (Colab では Google Drive)。"
                 "ランタイムを再起動し、セットアップのセルから実行し直して Drive をマウントし直してください。")
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-        return (f"{exc.filename or what} を使えません (読み取り専用か、権限がありません)。"
-                "書き込めるフォルダを出力フォルダにしてください (環境変数 FINETUNE_OUTPUT_DIR。Colab では Drive をマウント)。")
+        return unwritable(exc.filename or what)
     if status in (401, 403):
         return (f"Hugging Face に拒否されました ({what})。トークンがない、無効、または書き込み (write) の権限がない、"
                 "あるいはアップロード先の REPO_ID が自分のユーザー名 (か、権限のある組織) でない、のどれかです。"
@@ -103,20 +103,30 @@ def _advice(exc: OSError, what: str) -> str:
         return offline(what)
     if exc.errno is not None and status is None:  # a local file problem
         return f"{what} の途中で、ファイル {exc.filename or ''} を扱えませんでした ({exc.strerror})。パスと、そのファイルがあるかを確かめてください。"
-    return (f"{what} を読み込めませんでした: 見つかりません。ID のつづり (例: llm-jp/llm-jp-3.1-1.8b-instruct4) を確認してください。"
+    if status is not None and status != 404:  # busy (429), down (5xx), or a request it would not take
+        return (f"{what}: Hugging Face がエラーを返しました (HTTP {status})。429 や 500 番台なら混雑か一時的な障害なので、"
+                "時間をおいて、もう一度実行してください。そのほかは、下の元のエラーの説明を見てください。")
+    return (f"{what}: 見つかりませんでした。ID のつづり (例: llm-jp/llm-jp-3.1-1.8b-instruct4) を確認してください。"
             "gated (利用申請が必要) なモデルは Hugging Face で申請し、ログインしてから使います。")
+
+
+def unwritable(place) -> str:
+    """Japanese advice for a folder or file that cannot be written (read-only, or no permission)."""
+    return (f"{place} を使えません (読み取り専用か、権限がありません)。"
+            "書き込めるフォルダを出力フォルダにしてください (環境変数 FINETUNE_OUTPUT_DIR。Colab では Drive をマウント)。")
 
 
 def offline(what: str) -> str:
     """Japanese advice for a network that was not there, or went away, while doing `what`."""
-    return (f"{what}: ネットワークに接続できません (または途中で切れました)。インターネット接続を確かめて、もう一度実行してください。"
-            "モデルやデータを読むだけなら、ローカルのフォルダやファイルも指定できます。")
+    return (f"{what}: ネットワークに接続できません (または途中で切れました)。インターネット接続を確かめて、もう一度実行してください"
+            " (Hub から読み込むものなら、代わりにローカルのフォルダやファイルも指定できます)。")
 
 
 def transport_errors() -> tuple[type, ...]:
-    """The connection and timeout errors of httpx (huggingface_hub 1.x, Colab's) and httpx2 (2.x), where
-    loaded: neither is an OSError, so they would pass the OSError advice by."""
-    return tuple(sys.modules[name].TransportError for name in ("httpx", "httpx2") if name in sys.modules)
+    """The errors of httpx (huggingface_hub 1.x, Colab's) and httpx2 (2.x), where loaded: a connection
+    that failed, timed out or broke. Not OSErrors, so they would pass the OSError advice by (the Hub's
+    HTTP errors are OSErrors too, and get theirs first)."""
+    return tuple(sys.modules[name].HTTPError for name in ("httpx", "httpx2") if name in sys.modules)
 
 
 @contextlib.contextmanager
@@ -129,11 +139,14 @@ def japanese_errors(what: str = ""):
         raise  # already in Japanese (a step inside a step)
     except torch.cuda.OutOfMemoryError as exc:
         raise TutorialError(OOM_ADVICE) from exc
-    except transport_errors() as exc:
-        raise TutorialError(f"{offline(what)}\n(元のエラー: {type(exc).__name__}: {exc})") from exc
     except OSError as exc:
         text = str(exc)
         raise TutorialError(f"{_advice(exc, what)}\n(元のエラー: {text.splitlines()[0] if text else type(exc).__name__})") from exc
+    except transport_errors() as exc:
+        raise TutorialError(f"{offline(what)}\n(元のエラー: {type(exc).__name__}: {exc})") from exc
+    except HFValidationError as exc:  # a Hub ID with a space or a character it does not allow
+        raise TutorialError(f"{what}: ID (名前) の書き方が正しくありません。「ユーザー名/名前」の形で、"
+                            f"空白や使えない文字を入れずに書いてください。\n(元のエラー: {str(exc).splitlines()[0]})") from exc
     except (RuntimeError, SafetensorError) as exc:  # how torch.save and safetensors report a full disk
         if not any(sign in str(exc) for sign in ("No space left", "write failed", "os error 28")):
             raise

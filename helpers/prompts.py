@@ -238,10 +238,11 @@ def tokenize(dataset, tokenizer, max_length: int):
             raise TutorialError(f"MAX_LENGTH={max_length} では、{len(encoded)} 行すべてが答えの始まる前で切れてしまい、何も学習できません"
                                 f" (行の長さは {min(full)}〜{max(full)} トークン)。MAX_LENGTH を {max(full)} 以上にしてください。")
         questions = [next(m["content"] for m in row_messages(dataset[i]) if m["role"] == "user") for i in nothing]
-        list_dropped(f"{dataset.split or 'データ'} ({len(encoded)} 行)", [
+        part = {"train": "学習用のデータ", "validation": "検証用のデータ"}.get(str(dataset.split), "データ")
+        list_dropped(f"{part} ({len(encoded)} 行)", [
             Problem(i + 1, "", f"質問「{question[:20]}」は {length} トークンで、答えの始まる前で切れるので、学習から除きます",
                     f"使うなら MAX_LENGTH を {length} 以上にしてください") for i, question, length in zip(nothing, questions, full)],
-            "このデータの中の順番 (1 始まり)")
+            "その中の順番 (02 で混ぜたので、元のファイルでは質問の文で探してください)")
         dropped = set(nothing)
         encoded = encoded.select([i for i in range(len(encoded)) if i not in dropped])
     return encoded.remove_columns("truncated")

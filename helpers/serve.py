@@ -490,10 +490,11 @@ def launch(port: int, *args: str, log: Path, wait: float = 900) -> subprocess.Po
             raise TutorialError(f"ポート {port} は、ほかのプログラム (前に起動したサーバーなど) が使っています。"
                                 "前のサーバーを止める (server.terminate()、またはランタイムを再起動) か、別のポートにしてください。")
     log = Path(log)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as output:
-        process = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--port", str(port), *args],
-                                   cwd=str(REPO_ROOT), stdout=output, stderr=subprocess.STDOUT)
+    with japanese_errors("サーバーの起動"):  # the log goes to the output folder: read-only or full, said in Japanese
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w", encoding="utf-8") as output:
+            process = subprocess.Popen([sys.executable, "-m", "helpers.serve", "--port", str(port), *args],
+                                       cwd=str(REPO_ROOT), stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + wait
     while process.poll() is None and time.monotonic() < deadline:
         try:

@@ -135,7 +135,7 @@ INSTRUCTION_COLUMN = "instruction"  # @param {type:"string"}
 INPUT_COLUMN = "input"  # @param {type:"string"}
 # @markdown **OUTPUT_COLUMN**: 答えが入っている列の名前。
 OUTPUT_COLUMN = "output"  # @param {type:"string"}
-# @markdown **DROP_IF**: 除く行の条件を「列名 == 値」で書きます (例: ng_translation == 1)。空欄なら除きません。
+# @markdown **DROP_IF**: 除く行の条件を「列名 == 値」で書きます (例: ng_translation == 1)。空欄なら除きません。conversations でも使います。
 DROP_IF = ""  # @param {type:"string"}
 # @markdown **ROW_LIMIT**: 使う行数 (無作為に選びます)。0 ならすべての行。多いほど学習に時間がかかります。conversations でも使います。
 ROW_LIMIT = 1000  # @param {type:"integer"}
@@ -158,7 +158,7 @@ if cfg.SOURCE == "hub":
 # system の発言 (モデルへの指示) も会話に入れて渡します。ただしテンプレートによっては、system を最初の user の発言に含めたり (Gemma 3)、
 # 決まった文に置き換えたり (llm-jp-3) します。置き換えられるときは、下の 4 で注意を表示します。
 # 03 では **すべての assistant の発言** を学習し、04 では各会話の **最後の答え** を学習前後で比べます。
-# Hub の ID のほかに、ローカルの `.jsonl` / `.json` / `.parquet` も読めます。split と行数の上限は 2B の `HUB_SPLIT` と `ROW_LIMIT` を使います。
+# Hub の ID のほかに、ローカルの `.jsonl` / `.json` / `.parquet` も読めます。split と行数の上限と除く条件は 2B の `HUB_SPLIT` と `ROW_LIMIT` と `DROP_IF` を使います。
 # 既定の `datasets/sample_conversations_ja.jsonl` は、system の指示のあとに 2 往復する会話 40 件です (あいさつのあと、架空の国や町や山について質問)。
 # 最後の答えは `sample_fictional_facts.csv` と同じ架空の事実です。
 
@@ -188,9 +188,9 @@ chat_cfg = settings.collect(CONVERSATIONS=CONVERSATIONS, CONVERSATION_FORMAT=CON
 if cfg.SOURCE == "conversations":
     dataset = data.load_conversations(
         chat_cfg.CONVERSATIONS, split=hub_cfg.HUB_SPLIT, format=chat_cfg.CONVERSATION_FORMAT,
-        limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED, column=chat_cfg.MESSAGES_COLUMN, role_key=chat_cfg.ROLE_KEY,
-        content_key=chat_cfg.CONTENT_KEY, user=chat_cfg.USER_ROLE, assistant=chat_cfg.ASSISTANT_ROLE,
-        system=chat_cfg.SYSTEM_ROLE)
+        limit=hub_cfg.ROW_LIMIT, seed=cfg.SEED, drop_if=hub_cfg.DROP_IF, column=chat_cfg.MESSAGES_COLUMN,
+        role_key=chat_cfg.ROLE_KEY, content_key=chat_cfg.CONTENT_KEY, user=chat_cfg.USER_ROLE,
+        assistant=chat_cfg.ASSISTANT_ROLE, system=chat_cfg.SYSTEM_ROLE)
 
 # %% [markdown]
 # ## 2D. ただの文章 (`SOURCE = "text"` のときだけ。csv のままなら開かなくて OK・セルは実行)

@@ -5,6 +5,7 @@ import ast
 import errno
 import json
 import os
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 import dropped
-from helpers import NOTEBOOK_DIR, artefacts, data, env, share
+from helpers import NOTEBOOK_DIR, artefacts, data, env, serve, share
 from helpers.errors import TutorialError, japanese_errors, transport_errors
 
 pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
@@ -93,6 +94,40 @@ def test_the_text_loader_lists_paragraphs_of_spaces_alone(tmp_path, capsys):
     assert set(listed) == {3, 8} and all(line.startswith("空白しかありません") for line in listed.values())
 
 
+def test_newlines_closing_a_text_file_are_no_paragraph(tmp_path, capsys):
+    path = tmp_path / "t.txt"
+    path.write_text("段落 1\n\n段落 2\n\n\n", encoding="utf-8")
+    assert len(data.load_text(str(path))) == 2 and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("text, columns", [
+    ("instruction,output,,\nq,a,,\n", ["instruction", "output"]),  # Excel's empty columns at the right
+    ("\ninstruction,output,note,note\nq,a,x,y\n", ["instruction", "output"]),  # a blank first row, a repeated unused name
+    ("instruction,output\nq," + "長" * 200_000 + "\n", ["instruction", "output"]),  # a cell past csv's default limit
+])
+def test_csv_files_pandas_read_still_load_through_the_hub_loader(tmp_path, capsys, text, columns):
+    (tmp_path / "d.csv").write_text(text, encoding="utf-8")
+    loaded = data.load_hub(str(tmp_path / "d.csv"))
+    assert loaded.column_names == columns and loaded[0]["instruction"] == "q" and capsys.readouterr().out == ""
+
+
+def test_rows_of_a_hub_data_set_are_left_out_not_to_be_mended(monkeypatch, capsys):
+    monkeypatch.setattr(data, "hub_reachable", lambda: True)
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: Dataset.from_list(PAIRS + [{"instruction": "q", "output": ""}]))
+    assert len(data.load_hub("someone/pairs")) == 3
+    printed = capsys.readouterr().out
+    assert printed.startswith("someone/pairs: 次の 1 行を除きました。行番号は先頭から数えた順番")
+    assert dropped.listed(printed) == {4: "[output] 空です → この行を除いて進みます (Hub のデータセットなので、このままで OK)"}
+
+
+def test_drop_if_applies_to_conversations_too(tmp_path, capsys):
+    rows = [dict(MESSAGES[0], ng=i % 2) for i in range(6)]
+    assert len(data.load_conversations(write(tmp_path / "c.jsonl", rows), drop_if="ng == 1")) == 3
+    assert set(dropped.listed(capsys.readouterr().out)) == {2, 4, 6}
+    with pytest.raises(TutorialError, match="DROP_IF = 'flag == 1' は使えません: c.jsonl に列「flag」がありません"):
+        data.load_conversations(str(tmp_path / "c.jsonl"), drop_if="flag == 1")
+
+
 def test_row_limit_says_how_many_rows_it_chose(tmp_path, capsys):
     rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(10)]
     assert len(data.load_hub(write(tmp_path / "d.jsonl", rows), limit=4)) == 4
@@ -102,21 +137,34 @@ def test_row_limit_says_how_many_rows_it_chose(tmp_path, capsys):
 # --- a file given to the wrong SOURCE names the right one -------------------------------------------
 
 @pytest.mark.parametrize("loader, options, name, rows, says", [
+    ("load_text", {}, "t.jsonl", [{"text": "文章です。"}], "SOURCE = 'text' は使えません.*列 text の文章を .txt のファイルに書き出し"),
     ("load_hub", {}, "m.jsonl", MESSAGES, "SOURCE = 'hub' は使えません: m.jsonl は OpenAI 形式.*"
                                           "SOURCE を conversations に、CONVERSATION_FORMAT を messages にして"),
     ("load_hub", {}, "s.parquet", SHAREGPT, "SOURCE = 'hub' は使えません.*CONVERSATION_FORMAT を sharegpt"),
-    ("load_csv", {}, "p.jsonl", PAIRS, "SOURCE = 'csv' は使えません: p.jsonl は 質問と答え.*SOURCE を hub にして、DATASET_ID に p.jsonl"),
+    ("load_csv", {}, "p.jsonl", PAIRS, "SOURCE = 'csv' は使えません: p.jsonl は 質問と答え.*SOURCE を hub にして、DATASET_ID に \\S*/p.jsonl を"),
     ("load_csv", {}, "m.json", MESSAGES, "SOURCE = 'csv' は使えません.*SOURCE を conversations"),
     ("load_conversations", {}, "p.csv", PAIRS, "SOURCE = 'conversations' は使えません: p.csv は CSV.*SOURCE を csv"),
     ("load_conversations", {}, "p.parquet", PAIRS, "SOURCE = 'conversations' は使えません.*SOURCE を hub"),
     ("load_conversations", {}, "s.jsonl", SHAREGPT, "CONVERSATION_FORMAT = 'messages' は使えません: s.jsonl は sharegpt 形式"),
     ("load_conversations", {"format": "sharegpt"}, "m.jsonl", MESSAGES, "CONVERSATION_FORMAT = 'sharegpt' は使えません.*messages にして"),
-    ("load_text", {}, "p.csv", PAIRS, "SOURCE = 'text' は使えません: p.csv は CSV のファイルです.*SOURCE を csv にして、CSV_PATH に p.csv"),
+    ("load_text", {}, "p.csv", PAIRS, "SOURCE = 'text' は使えません: p.csv は CSV のファイルです.*SOURCE を csv にして、CSV_PATH に \\S*/p.csv を"),
     ("load_text", {}, "m.jsonl", MESSAGES, "SOURCE = 'text' は使えません.*SOURCE を conversations"),
 ])
 def test_a_file_given_to_the_wrong_source_names_the_right_one(tmp_path, loader, options, name, rows, says):
     with pytest.raises(TutorialError, match=says):
         getattr(data, loader)(write(tmp_path / name, rows), **options)
+
+
+def test_the_right_source_is_named_with_the_path_or_id_as_the_learner_wrote_it(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    write(tmp_path / "data" / "chats.jsonl", MESSAGES)
+    monkeypatch.chdir(tmp_path / "data")
+    with pytest.raises(TutorialError, match="CONVERSATIONS に ../data/chats.jsonl を書いてください。$"):
+        data.load_hub("../data/chats.jsonl")
+    monkeypatch.setattr(data, "hub_reachable", lambda: True)
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: Dataset.from_list(PAIRS))
+    with pytest.raises(TutorialError, match="DATASET_ID に someone/pairs を書いてください。$"):  # no "local files too" for an ID
+        data.load_conversations("someone/pairs")
 
 
 # --- a setting that cannot apply is refused with the reason --------------------------------------------
@@ -135,6 +183,15 @@ def test_a_split_of_a_conversation_file_is_refused_too(tmp_path):
         data.load_conversations(write(tmp_path / "c.jsonl", MESSAGES), split="validation")
 
 
+def test_settings_that_cannot_apply_name_the_setting():
+    with pytest.raises(TutorialError, match="CONVERSATION_FORMAT = 'alpaca' は使えません"):
+        data.load_conversations("x.jsonl", format="alpaca")
+    with pytest.raises(TutorialError, match="DROP_IF = 'ng is 1' は使えません.*列名 == 値"):
+        data.parse_condition("ng is 1")
+    with pytest.raises(TutorialError, match="VALIDATION_RATIO = 0.9 は使えません"):
+        data.split(Dataset.from_list(PAIRS[:2]), 0.9)
+
+
 def test_a_json_file_of_named_splits_is_read_by_hub_split(tmp_path):
     path = tmp_path / "splits.json"
     path.write_text(json.dumps({"train": PAIRS, "test": PAIRS[:1]}), encoding="utf-8")
@@ -143,6 +200,15 @@ def test_a_json_file_of_named_splits_is_read_by_hub_split(tmp_path):
         data.load_hub(str(path), split="nope")
     path.write_text(json.dumps({"data": PAIRS}), encoding="utf-8")  # one list, any name: the default reads it
     assert len(data.load_hub(str(path))) == 3
+    path.write_text(json.dumps({"data": PAIRS, "labels": [1, 2, 3]}), encoding="utf-8")
+    assert len(data.load_hub(str(path))) == 3  # the first, as before, saying so
+
+
+def test_a_jsonl_line_that_is_no_record_is_named(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(PAIRS[0]) + "\n\n[1, 2]\n", encoding="utf-8")
+    with pytest.raises(TutorialError, match="d.jsonl の 3 行目 が .* の形ではありません \\(list\\)"):
+        data.load_hub(str(path))
 
 
 # --- no fault while writing or uploading ends in a bare library exception -----------------------------
@@ -179,6 +245,15 @@ def test_saving_the_prepared_data_in_a_read_only_folder_says_so(tmp_path, monkey
         data.save_prepared(splits, tmp_path)
 
 
+def test_a_server_whose_log_cannot_be_written_says_so_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TutorialError, match="/ro/outputs を使えません"):
+        serve.launch(port, "--model", "tiny", log=tmp_path / "logs" / "server.log")
+
+
 def test_every_trainer_in_the_notebooks_is_built_and_run_under_the_japanese_messages():
     """`Trainer(...)` creates its output folder; `train()` writes checkpoints: both inside `japanese_errors`."""
     found = 0
@@ -203,7 +278,23 @@ def test_a_hub_push_without_network_says_so_in_japanese(tmp_path, monkeypatch):
     assert isinstance(stopped.value.__cause__, transport_errors())
 
 
-@pytest.mark.parametrize("kind", ["ConnectError", "ReadTimeout", "ConnectTimeout"])
+def test_an_upload_the_hub_turns_away_is_not_called_a_misspelt_id():
+    from huggingface_hub.errors import HfHubHTTPError
+    httpx = __import__(HfHubHTTPError.__mro__[1].__module__)
+    for status in (429, 500, 503):
+        response = httpx.Response(status, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
+        with pytest.raises(TutorialError, match=f"アップロード: Hugging Face がエラーを返しました \\(HTTP {status}\\).*時間をおいて") as stopped:
+            with japanese_errors("me/repo へのアップロード"):
+                raise HfHubHTTPError("busy", response=response)
+        assert "つづり" not in str(stopped.value)
+
+
+def test_a_repo_id_the_hub_cannot_take_is_named_before_any_upload(tmp_path):
+    with pytest.raises(TutorialError, match="my repo へのアップロード: ID \\(名前\\) の書き方が正しくありません"):
+        share.push(tmp_path, "my repo", "# card", hf_token="hf_not_a_real_token")
+
+
+@pytest.mark.parametrize("kind", ["ConnectError", "ReadTimeout", "ConnectTimeout", "DecodingError"])
 def test_httpx_transport_errors_get_the_network_advice(kind):
     from huggingface_hub.errors import HfHubHTTPError
     httpx = __import__(HfHubHTTPError.__mro__[1].__module__)  # httpx, or httpx2 in huggingface_hub 2
