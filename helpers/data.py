@@ -37,6 +37,7 @@ GENERAL_TEXT = REPO_ROOT / "datasets" / "tiny_corpus_ja.txt"  # short general se
 DEFAULT_VALIDATION_RATIO, DEFAULT_SEED, DEFAULT_GENERAL_ROWS = 0.2, 42, 16
 DEFAULT_SETTINGS = {"MODEL": CHOICES[0], "MAX_LENGTH": 256}  # 02's MODEL and MAX_LENGTH
 FILE_TYPES = {".json", ".jsonl", ".csv", ".parquet"}  # else: a Hub ID
+TEXT_TYPES = {".txt", ".md"}  # what SOURCE text reads
 disable_progress_bars()  # datasets' "Map" / "Generating train split" bars: instant at these sizes, and only jargon
 
 
@@ -150,7 +151,7 @@ def _records(path: Path, split: str) -> tuple[list[dict], list[int]]:
         if not jsonl:
             records = json.loads(text)
         else:
-            for number, line in enumerate(text.splitlines(), start=1):
+            for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may be inside a string
                 if line.strip():
                     records.append(json.loads(line))
                     numbers.append(number)
@@ -235,12 +236,15 @@ def _is_local(dataset_id: str) -> bool:
 
 def _shown(dataset_id: str) -> str:
     """How a data set is named in messages: a local file by its name, a Hub data set by its ID."""
-    return Path(dataset_id).name if _is_local(dataset_id) else dataset_id
+    return Path(dataset_id).name if Path(dataset_id).suffix.lower() in FILE_TYPES | TEXT_TYPES else dataset_id
 
 
-def _load(dataset_id: str, split: str) -> tuple[Dataset, str, list[Problem]]:
+def _load(dataset_id: str, split: str, source: str = "hub") -> tuple[Dataset, str, list[Problem]]:
     """A Hub data set or a local .json/.jsonl/.csv/.parquet file (read by `_local`), each row's number in a
-    `_row` column; how those numbers count; and the rows that could not be read."""
+    `_row` column; how those numbers count; and the rows that could not be read. A .txt is no data set:
+    `source` (hub or conversations) names the SOURCE it was given to."""
+    if Path(dataset_id).suffix.lower() in TEXT_TYPES:
+        raise _wrong_source(source, dataset_id)
     local = _is_local(dataset_id)
     if local:
         dataset_id = str(locate(dataset_id))
@@ -294,8 +298,13 @@ def _matches(drop_if: str, dataset: Dataset, dataset_id: str) -> list[Problem]:
     if column not in dataset.column_names:
         raise refuse("DROP_IF", drop_if, f"{_shown(dataset_id)} に列「{column}」がありません (ある列: {_columns(dataset)})",
                      "列名を直すか、DROP_IF を空にしてください")
-    return [Problem(row, column, f"条件 DROP_IF「{drop_if}」に当てはまります", "使うなら DROP_IF を空にするか、条件を変えてください")
-            for row, cell in zip(dataset["_row"], dataset[column]) if test(cell)]
+    matched = [Problem(row, column, f"条件 DROP_IF「{drop_if}」に当てはまります", "使うなら DROP_IF を空にするか、条件を変えてください")
+               for row, cell in zip(dataset["_row"], dataset[column]) if test(cell)]
+    if not matched:
+        values = sorted({str(cell) for cell in dataset[column][:1000]})[:10]
+        print(f"DROP_IF「{drop_if}」に当てはまる行はありませんでした (除いた行はありません)。列「{column}」の値の例: {values}。"
+              "値の書き方が違っていないか確かめてください。")
+    return matched
 
 
 def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruction",
@@ -367,7 +376,7 @@ def _wrong_source(source: str, given: str, columns: list[str] | None = None) -> 
     elif columns is not None:
         kind = layout(columns)
     else:
-        kind = "text" if suffix in (".txt", ".md") else None
+        kind = "text" if suffix in TEXT_TYPES else None
     local = " (Hub のデータセットでなくても、ローカルのファイルを読めます)" if _is_local(given) else ""
     what, fix = {
         "messages": ("OpenAI 形式 (列 messages) の会話のデータ",
@@ -397,7 +406,7 @@ def load_conversations(dataset_id: str, split: str = "train", format: str = "mes
     if format not in FORMATS:
         raise refuse("CONVERSATION_FORMAT", format, "その形式はありません", f"{' か '.join(FORMATS)} にしてください")
     spec = FORMATS[format] | {key: value for key, value in names.items() if value}
-    dataset, numbering, dropped = _load(dataset_id, split)
+    dataset, numbering, dropped = _load(dataset_id, split, "conversations")
     if spec["column"] not in dataset.column_names:
         found = layout(dataset.column_names)
         if found in FORMATS and not names.get("column"):

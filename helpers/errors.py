@@ -98,8 +98,8 @@ def _advice(exc: OSError, what: str) -> str:
                 "あるいはアップロード先の REPO_ID が自分のユーザー名 (か、権限のある組織) でない、のどれかです。"
                 "REPO_ID を確かめ、Hugging Face の設定で write のトークンを作って Colab のシークレット HF_TOKEN に登録し直してください。"
                 "利用申請 (gated) が必要なモデルは、申請が通ってから使えます。")
-    if status is None and exc.errno is None and ("offline" in text or "connect" in text or "timed out" in text
-                                                 or "resolve" in text):
+    if status is None and (isinstance(exc, ConnectionError) or exc.errno is None and any(
+            sign in text for sign in ("offline", "connect", "timed out", "resolve", "reach"))):
         return offline(what)
     if exc.errno is not None and status is None:  # a local file problem
         return f"{what} の途中で、ファイル {exc.filename or ''} を扱えませんでした ({exc.strerror})。パスと、そのファイルがあるかを確かめてください。"
@@ -123,10 +123,10 @@ def offline(what: str) -> str:
 
 
 def transport_errors() -> tuple[type, ...]:
-    """The errors of httpx (huggingface_hub 1.x, Colab's) and httpx2 (2.x), where loaded: a connection
-    that failed, timed out or broke. Not OSErrors, so they would pass the OSError advice by (the Hub's
-    HTTP errors are OSErrors too, and get theirs first)."""
-    return tuple(sys.modules[name].HTTPError for name in ("httpx", "httpx2") if name in sys.modules)
+    """The errors of httpx (huggingface_hub 1.x, Colab's) and httpx2 (2.x), where loaded, for a connection
+    that failed, timed out or broke. Not OSErrors, so they would pass the OSError advice by."""
+    return tuple(getattr(sys.modules[name], kind) for name in ("httpx", "httpx2") if name in sys.modules
+                 for kind in ("TransportError", "DecodingError"))
 
 
 @contextlib.contextmanager

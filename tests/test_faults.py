@@ -120,6 +120,17 @@ def test_rows_of_a_hub_data_set_are_left_out_not_to_be_mended(monkeypatch, capsy
     assert dropped.listed(printed) == {4: "[output] 空です → この行を除いて進みます (Hub のデータセットなので、このままで OK)"}
 
 
+def test_a_drop_if_that_matches_nothing_says_so_with_the_values_it_saw(tmp_path, capsys):
+    rows = [dict(PAIRS[0], flag=True)] * 3  # JSON's true is read as the text "true"
+    assert len(data.load_hub(write(tmp_path / "f.jsonl", rows), drop_if="flag == True")) == 3
+    assert "DROP_IF「flag == True」に当てはまる行はありませんでした" in capsys.readouterr().out.replace("'", "")
+
+
+def test_a_line_separator_inside_a_jsonl_string_stays_in_its_row(tmp_path):
+    rows = [{"instruction": "前\u2028後", "output": "a"}, PAIRS[1]]
+    assert data.load_hub(write(tmp_path / "d.jsonl", rows))["instruction"] == ["前\u2028後", "q1"]
+
+
 def test_drop_if_applies_to_conversations_too(tmp_path, capsys):
     rows = [dict(MESSAGES[0], ng=i % 2) for i in range(6)]
     assert len(data.load_conversations(write(tmp_path / "c.jsonl", rows), drop_if="ng == 1")) == 3
@@ -149,10 +160,14 @@ def test_row_limit_says_how_many_rows_it_chose(tmp_path, capsys):
     ("load_conversations", {"format": "sharegpt"}, "m.jsonl", MESSAGES, "CONVERSATION_FORMAT = 'sharegpt' は使えません.*messages にして"),
     ("load_text", {}, "p.csv", PAIRS, "SOURCE = 'text' は使えません: p.csv は CSV のファイルです.*SOURCE を csv にして、CSV_PATH に \\S*/p.csv を"),
     ("load_text", {}, "m.jsonl", MESSAGES, "SOURCE = 'text' は使えません.*SOURCE を conversations"),
+    ("load_hub", {}, "t.txt", None, "SOURCE = 'hub' は使えません: t.txt は ただの文章のファイルです.*SOURCE を text にして"),
+    ("load_conversations", {}, "t.txt", None, "SOURCE = 'conversations' は使えません: t.txt は ただの文章"),
 ])
 def test_a_file_given_to_the_wrong_source_names_the_right_one(tmp_path, loader, options, name, rows, says):
+    if rows is None:
+        (tmp_path / name).write_text("ただの文章です。\n", encoding="utf-8")
     with pytest.raises(TutorialError, match=says):
-        getattr(data, loader)(write(tmp_path / name, rows), **options)
+        getattr(data, loader)(str(tmp_path / name) if rows is None else write(tmp_path / name, rows), **options)
 
 
 def test_the_right_source_is_named_with_the_path_or_id_as_the_learner_wrote_it(tmp_path, monkeypatch):
@@ -310,6 +325,13 @@ def test_a_hub_data_set_whose_download_breaks_says_network(monkeypatch):
     monkeypatch.setattr(data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(httpx.ReadTimeout("timed out")))
     with pytest.raises(TutorialError, match="データセット 'someone/data' の読み込み: ネットワークに接続できません"):
         data.load_hub("someone/data")
+
+
+def test_a_hub_connection_lost_mid_download_is_called_a_network_fault():
+    with pytest.raises(TutorialError, match="ネットワークに接続できません") as stopped:
+        with japanese_errors("データセット 'k/x' の読み込み"):
+            raise ConnectionError("Couldn't reach 'k/x' on the Hub (ReadTimeout)")
+    assert "つづり" not in str(stopped.value)
 
 
 def test_a_message_already_in_japanese_passes_nested_steps_unchanged():
