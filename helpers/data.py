@@ -258,9 +258,9 @@ def _load(dataset_id: str, split: str, source: str = "hub") -> tuple[Dataset, st
                 return dataset, NUMBERING[Path(dataset_id).suffix.lower()], problems
             dataset = load_dataset(dataset_id, split=split)
             return dataset.add_column("_row", list(range(1, len(dataset) + 1))), HUB_NUMBERING, []
-        except ConnectionError:
-            raise  # the network advice too
         except (OSError, ValueError, DatasetGenerationError, csv.Error) as exc:
+            if isinstance(exc, ConnectionError) or getattr(getattr(exc, "response", None), "status_code", None) in (401, 403):
+                raise  # japanese_errors: the network advice, or the token's (a gated data set)
             if local:
                 raise TutorialError(f"ファイル {dataset_id} を読み込めませんでした。データの行があるか、中身が拡張子 "
                                     f"({Path(dataset_id).suffix}) の形式どおりかを確かめてください (元のエラー: {str(exc).splitlines()[0]})") from exc

@@ -97,7 +97,7 @@ def _advice(exc: OSError, what: str) -> str:
         return (f"Hugging Face に拒否されました ({what})。トークンがない、無効、または書き込み (write) の権限がない、"
                 "あるいはアップロード先の REPO_ID が自分のユーザー名 (か、権限のある組織) でない、のどれかです。"
                 "REPO_ID を確かめ、Hugging Face の設定で write のトークンを作って Colab のシークレット HF_TOKEN に登録し直してください。"
-                "利用申請 (gated) が必要なモデルは、申請が通ってから使えます。")
+                "利用申請 (gated) が必要なモデルやデータセットは、Hugging Face のそのページで申請が通ってから使えます。")
     if status is None and (isinstance(exc, ConnectionError) or exc.errno is None and any(
             sign in text for sign in ("offline", "connect", "timed out", "resolve", "reach"))):
         return offline(what)

@@ -334,6 +334,17 @@ def test_a_hub_connection_lost_mid_download_is_called_a_network_fault():
     assert "つづり" not in str(stopped.value)
 
 
+def test_a_gated_hub_data_set_gets_the_token_advice_not_the_spelling(monkeypatch):
+    from huggingface_hub.errors import HfHubHTTPError
+    httpx = __import__(HfHubHTTPError.__mro__[1].__module__)
+    response = httpx.Response(401, request=httpx.Request("GET", "https://huggingface.co/api/datasets/someone/gated"))
+    monkeypatch.setattr(data, "hub_reachable", lambda: True)
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(HfHubHTTPError("gated", response=response)))
+    with pytest.raises(TutorialError, match="Hugging Face に拒否されました.*HF_TOKEN.*利用申請") as stopped:
+        data.load_hub("someone/gated")
+    assert "つづり" not in str(stopped.value)
+
+
 def test_a_message_already_in_japanese_passes_nested_steps_unchanged():
     with pytest.raises(TutorialError, match="^最初の説明です。No space left$"):
         with japanese_errors("外側"), japanese_errors("内側"):
