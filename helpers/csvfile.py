@@ -85,6 +85,14 @@ def _header(cells: list[str], report: CsvReport) -> None:
     report.fatal = bool(missing)
 
 
+def overfull(number: int, cells: list[str], width: int) -> Problem | None:
+    """A row with text past the header's last column (a comma left unquoted), or None."""
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        return Problem(number, "", f"セルが {len(cells)} 個あり、見出しの {width} 個より多いです",
+                       "答えにコンマ (,) を含むときは、セル全体を \"\" で囲んでください")
+    return None
+
+
 def check(path: str | Path) -> CsvReport:
     """Read `path` (UTF-8 with or without BOM, or Shift_JIS) and list every problem with its row."""
     report = CsvReport(Path(path))
@@ -137,10 +145,7 @@ def _rows(records: list[list[str]], report: CsvReport) -> None:
     for number, cells, raw in parsed:
         if number in broken:
             continue
-        found = []
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            found.append(Problem(number, "", f"セルが {len(cells)} 個あり、見出しの {width} 個より多いです",
-                                 "答えにコンマ (,) を含むときは、セル全体を \"\" で囲んでください"))
+        found = [problem for problem in [overfull(number, cells, width)] if problem]
         if not any(c.strip() for c in cells):
             found.append(Problem(number, "", "空の行です", "行を削除してください"))
         else:

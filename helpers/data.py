@@ -202,9 +202,8 @@ def _csv(path: Path) -> tuple[Dataset, list[Problem]]:
     header = _names(records[top] if records else [])
     rows, problems = [], []
     for number, cells in enumerate(records[top + 1:], start=top + 2):
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-            problems.append(Problem(number, "", f"セルが {len(cells)} 個あり、見出しの {len(header)} 個より多いです",
-                                    "コンマ (,) を含むセルは、セル全体を \"\" で囲んでください"))
+        if problem := csvfile.overfull(number, cells, len(header)):
+            problems.append(problem)
         else:
             rows.append((number, cells + [""] * (len(header) - len(cells))))
     columns = {name: [cells[i] for _, cells in rows] for i, name in enumerate(header)}
@@ -324,13 +323,13 @@ def load_hub(dataset_id: str, split: str = "train", instruction: str = "instruct
         raise TutorialError(f"{dataset_id} に列 {missing} がありません。ある列: {_columns(dataset)}。"
                             "フォームの列名を直してください。")
     dropped += _matches(drop_if, dataset, dataset_id)
-    matched = {problem.row for problem in dropped}
+    matched, fix = {problem.row for problem in dropped}, _fix(dataset_id)
     for row in dataset.select_columns(wanted + ["_row"]):
-        empty = [problem for c in wanted if (problem := _missing(row[c], c, row["_row"], _fix(dataset_id)))]
         if row["_row"] in matched:
             continue
+        empty = [problem for c in wanted if (problem := _missing(row[c], c, row["_row"], fix))]
         if len(empty) == len(wanted):
-            dropped.append(Problem(row["_row"], "", "空の行です", "行を削除してください" if _is_local(dataset_id) else _fix(dataset_id)))
+            dropped.append(Problem(row["_row"], "", "空の行です", fix))
         else:
             dropped += [problem for problem in empty if problem.column in (instruction, output)]
     list_dropped(_shown(dataset_id), dropped, numbering)
@@ -487,7 +486,7 @@ def load_text(path: str | Path) -> Dataset:
         if part.strip():
             paragraphs.append(part.strip())
         elif part.strip("\n"):  # spaces, not only the newlines around paragraphs
-            blank.append(Problem(line + part[:len(part) - len(part.lstrip("\n"))].count("\n"), "", "空白しかありません",
+            blank.append(Problem(line + len(part) - len(part.lstrip("\n")), "", "空白しかありません",
                                  "文章を書くか、その行を削除してください"))
         line += part.count("\n") + separator.count("\n")
     list_dropped(path.name, blank, "ファイルの行番号")

@@ -16,7 +16,7 @@ import dropped
 from helpers import NOTEBOOK_DIR, artefacts, data, env, serve, share
 from helpers.errors import TutorialError, japanese_errors, transport_errors
 
-pytestmark = pytest.mark.unit  # offline, quick, nothing built or fetched (make test-unit)
+pytestmark = [pytest.mark.unit, pytest.mark.colab]  # offline and quick (make test-unit); under Colab's versions too (httpx, not httpx2)
 
 BAD = 25  # more than the 20 rows a loader once showed before "… ほか N 行"
 
